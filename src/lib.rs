@@ -1,0 +1,1 @@
+//! Millrace: run OpenFlow flows on one machine or on Kubernetes.
