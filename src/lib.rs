@@ -1,1 +1,4 @@
 //! Millrace: run OpenFlow flows on one machine or on Kubernetes.
+
+pub mod expr;
+pub mod flow;
