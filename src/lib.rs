@@ -3,3 +3,4 @@
 pub mod exec;
 pub mod expr;
 pub mod flow;
+pub mod graph;
