@@ -4,3 +4,4 @@ pub mod exec;
 pub mod expr;
 pub mod flow;
 pub mod graph;
+pub mod hub;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod http;
+
 use millrace::exec::runners::Toolchain;
 
 /// True when bun or deno is installed. Under CI their absence is an error, not a skip.
