@@ -5,3 +5,4 @@ pub mod expr;
 pub mod flow;
 pub mod graph;
 pub mod hub;
+pub mod run;

@@ -1,0 +1,3 @@
+//! Running a flow on this machine: the driver loop over the engine, and what it resolves locally.
+
+pub mod secrets;
