@@ -1,4 +1,5 @@
 //! Millrace: run OpenFlow flows on one machine or on Kubernetes.
 
+pub mod engine;
 pub mod expr;
 pub mod flow;
