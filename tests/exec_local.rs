@@ -2,9 +2,10 @@
 
 mod support;
 
+use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
 use millrace::exec::local::LocalExecutor;
 use millrace::exec::runners::Toolchain;
-use millrace::exec::{AttemptKey, AttemptOutput, Executor, Language, StepError, StepSpec};
+use millrace::exec::{AttemptOutput, Executor};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,23 +20,30 @@ fn executor(dir: &tempfile::TempDir, max_parallel: usize) -> LocalExecutor {
     .unwrap()
 }
 
-fn key(path: &str) -> AttemptKey {
-    AttemptKey {
-        step_path: path.into(),
+fn key(path: &str) -> AttemptId {
+    AttemptId {
+        step: StepPath::parse(path),
         attempt: 0,
     }
 }
 
-fn spec(language: Language, content: &str, args: Value) -> StepSpec {
+fn spec(language: &str, content: &str, args: Value) -> StepSpec {
     StepSpec {
-        language,
+        language: language.into(),
         content: content.into(),
         args: args.as_object().cloned().unwrap_or_default(),
-        timeout: None,
+        timeout_ms: None,
+        script_path: None,
+        lock: None,
+        summary: None,
     }
 }
 
-async fn run(language: Language, content: &str, args: Value) -> AttemptOutput {
+fn error(name: &str, message: &str) -> StepError {
+    StepError::new(name, message)
+}
+
+async fn run(language: &str, content: &str, args: Value) -> AttemptOutput {
     let dir = tempfile::tempdir().unwrap();
     executor(&dir, 4)
         .run(key("a"), spec(language, content, args))
@@ -49,7 +57,7 @@ async fn python_main_gets_only_declared_args_and_prints_do_not_touch_the_result(
     let dir = tempfile::tempdir().unwrap();
     let args = json!({"a": 1, "b": 5, "extra": true});
     let out = executor(&dir, 1)
-        .run(key("a"), spec(Language::Python3, script, args))
+        .run(key("a"), spec("python3", script, args))
         .await;
     assert_eq!(out.result.unwrap(), json!({"sum": 6}));
     let log = std::fs::read_to_string(out.stdout_log.unwrap()).unwrap();
@@ -60,105 +68,75 @@ async fn python_main_gets_only_declared_args_and_prints_do_not_touch_the_result(
 #[tokio::test]
 async fn python_kwargs_take_everything_and_defaults_fill_gaps() {
     let script = "def main(x, **rest):\n    return [x, sorted(rest)]\n";
-    let out = run(Language::Python3, script, json!({"x": 1, "y": 2, "z": 3})).await;
+    let out = run("python3", script, json!({"x": 1, "y": 2, "z": 3})).await;
     assert_eq!(out.result.unwrap(), json!([1, ["y", "z"]]));
-    let out = run(
-        Language::Python3,
-        "def main(a=7):\n    return a\n",
-        json!({}),
-    )
-    .await;
+    let out = run("python3", "def main(a=7):\n    return a\n", json!({})).await;
     assert_eq!(out.result.unwrap(), json!(7));
 }
 
 #[tokio::test]
 async fn python_exception_fails_with_name_message_and_stack() {
     let script = "def main():\n    raise ValueError('no good')\n";
-    let err = run(Language::Python3, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    let StepError::Raised {
-        name,
-        message,
-        stack,
-    } = err
-    else {
-        panic!("{err:?}")
-    };
-    assert_eq!((name.as_str(), message.as_str()), ("ValueError", "no good"));
-    assert!(stack.unwrap().contains("main.py"));
+    let err = run("python3", script, json!({})).await.result.unwrap_err();
+    assert_eq!(
+        (err.name.as_str(), err.message.as_str()),
+        ("ValueError", "no good")
+    );
+    assert!(err.stack.unwrap().contains("main.py"));
 }
 
 #[tokio::test]
 async fn python_non_json_result_fails_clearly() {
     let script = "def main():\n    return float('nan')\n";
-    let err = run(Language::Python3, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert!(matches!(err, StepError::BadResult(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("cannot be encoded as JSON"),
-        "{err}"
-    );
+    let err = run("python3", script, json!({})).await.result.unwrap_err();
+    assert_eq!(err.name, "ResultNotJson", "{err:?}");
+    assert!(err.message.contains("cannot be encoded as JSON"), "{err:?}");
     // default=str: objects without a JSON form become their string, as in Windmill.
     let script = "import datetime\ndef main():\n    return datetime.date(2024, 1, 2)\n";
-    let out = run(Language::Python3, script, json!({})).await;
+    let out = run("python3", script, json!({})).await;
     assert_eq!(out.result.unwrap(), json!("2024-01-02"));
 }
 
 #[tokio::test]
 async fn python_missing_main_and_hard_exit_fail() {
-    let err = run(Language::Python3, "x = 1\n", json!({}))
+    let err = run("python3", "x = 1\n", json!({}))
         .await
         .result
         .unwrap_err();
-    assert!(err.to_string().contains("no function `main`"), "{err}");
+    assert!(err.message.contains("no function `main`"), "{err:?}");
     let script = "import os, sys\ndef main():\n    sys.stderr.write('dying\\n')\n    os._exit(3)\n";
-    let err = run(Language::Python3, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert_eq!(
-        err,
-        StepError::Exited {
-            code: 3,
-            stderr_tail: "dying".into()
-        }
-    );
+    let err = run("python3", script, json!({})).await.result.unwrap_err();
+    let expected = "the process exited with code 3; last stderr lines:\ndying";
+    assert_eq!(err, error("ExecutionErr", expected));
 }
 
 #[tokio::test]
 async fn wm_failure_fails_the_step() {
     let script = "def main():\n    return {'wm_failure': 'quota exceeded'}\n";
-    let err = run(Language::Python3, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert!(matches!(err, StepError::Reported(_)), "{err:?}");
+    let err = run("python3", script, json!({})).await.result.unwrap_err();
+    assert_eq!(err.name, "Failure", "{err:?}");
 }
 
 #[tokio::test]
 async fn bash_positional_args_and_result_channels() {
     let script = "greeting=\"$1\"\nname=\"$2\"\necho \"log line\"\necho \"$greeting, $name\"\n";
     let out = run(
-        Language::Bash,
+        "bash",
         script,
         json!({"name": "world", "greeting": "hello"}),
     )
     .await;
     assert_eq!(out.result.unwrap(), json!("hello, world"));
-    let out = run(Language::Bash, "echo '{\"n\": 3}'\n", json!({})).await;
+    let out = run("bash", "echo '{\"n\": 3}'\n", json!({})).await;
     assert_eq!(out.result.unwrap(), json!({"n": 3}));
     let script = "echo noise\necho '[1,2]' > result.json\n";
     assert_eq!(
-        run(Language::Bash, script, json!({})).await.result.unwrap(),
+        run("bash", script, json!({})).await.result.unwrap(),
         json!([1, 2])
     );
     let script = "echo noise\nprintf 'text' > result.out\n";
     assert_eq!(
-        run(Language::Bash, script, json!({})).await.result.unwrap(),
+        run("bash", script, json!({})).await.result.unwrap(),
         json!("text")
     );
 }
@@ -166,23 +144,12 @@ async fn bash_positional_args_and_result_channels() {
 #[tokio::test]
 async fn bash_runs_with_errexit_and_pipefail() {
     let script = "false | true\necho unreachable\n";
-    let err = run(Language::Bash, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert!(matches!(err, StepError::Exited { code: 1, .. }), "{err:?}");
+    let err = run("bash", script, json!({})).await.result.unwrap_err();
+    assert_eq!(err, error("ExecutionErr", "the process exited with code 1"));
     let script = "echo 'to stderr' >&2\nexit 4\n";
-    let err = run(Language::Bash, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert_eq!(
-        err,
-        StepError::Exited {
-            code: 4,
-            stderr_tail: "to stderr".into()
-        }
-    );
+    let err = run("bash", script, json!({})).await.result.unwrap_err();
+    let expected = "the process exited with code 4; last stderr lines:\nto stderr";
+    assert_eq!(err, error("ExecutionErr", expected));
 }
 
 #[tokio::test]
@@ -191,11 +158,11 @@ async fn every_attempt_gets_a_fresh_working_directory() {
     let exec = executor(&dir, 2);
     let script = "ls -A | wc -l\ntouch leftover\n";
     for attempt in 0..2 {
-        let key = AttemptKey {
-            step_path: "s".into(),
+        let key = AttemptId {
+            step: StepPath::parse("s"),
             attempt,
         };
-        let out = exec.run(key, spec(Language::Bash, script, json!({}))).await;
+        let out = exec.run(key, spec("bash", script, json!({}))).await;
         assert_eq!(out.result.unwrap(), json!(0));
     }
 }
@@ -205,14 +172,10 @@ async fn timeout_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("child.pid");
     let script = "pidfile=\"$1\"\nsleep 30 &\necho $! > \"$pidfile\"\nsleep 30\n";
-    let mut step = spec(Language::Bash, script, json!({"pidfile": pid_file}));
-    step.timeout = Some(Duration::from_millis(300));
+    let mut step = spec("bash", script, json!({"pidfile": pid_file}));
+    step.timeout_ms = Some(300);
     let out = executor(&dir, 1).run(key("slow"), step).await;
-    assert!(
-        matches!(out.result, Err(StepError::Timeout { .. })),
-        "{:?}",
-        out.result
-    );
+    assert_eq!(out.result.unwrap_err().name, "TimeoutError");
     let child: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
@@ -231,14 +194,14 @@ async fn cancel_stops_a_running_attempt() {
     let running = {
         let exec = exec.clone();
         tokio::spawn(async move {
-            exec.run(key("long"), spec(Language::Bash, "sleep 30", json!({})))
+            exec.run(key("long"), spec("bash", "sleep 30", json!({})))
                 .await
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     exec.cancel(&key("long"));
     let out = running.await.unwrap();
-    assert_eq!(out.result.unwrap_err(), StepError::Canceled);
+    assert_eq!(out.result.unwrap_err().name, "Canceled");
 }
 
 #[tokio::test]
@@ -254,7 +217,7 @@ async fn the_global_limit_bounds_concurrent_attempts() {
             let exec = exec.clone();
             let args = json!({"board": board, "me": i.to_string()});
             tokio::spawn(async move {
-                exec.run(key(&format!("s/{i}")), spec(Language::Bash, script, args))
+                exec.run(key(&format!("s/{i}")), spec("bash", script, args))
                     .await
             })
         })
@@ -272,24 +235,15 @@ async fn typescript_main_gets_args_in_declaration_order() {
         return;
     }
     let script = "export async function main(b: number, a: string) {\n  console.log('noise');\n  return { a, b };\n}\n";
-    let out = run(Language::Bun, script, json!({"a": "x", "b": 2})).await;
+    let out = run("bun", script, json!({"a": "x", "b": 2})).await;
     assert_eq!(out.result.unwrap(), json!({"a": "x", "b": 2}));
     let script = "export async function main() { throw new TypeError('bad input'); }\n";
-    let err = run(Language::Deno, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    let StepError::Raised { name, message, .. } = err else {
-        panic!("{err:?}")
-    };
+    let err = run("deno", script, json!({})).await.result.unwrap_err();
     assert_eq!(
-        (name.as_str(), message.as_str()),
+        (err.name.as_str(), err.message.as_str()),
         ("TypeError", "bad input")
     );
     let script = "export async function main() { return 10n; }\n";
-    let err = run(Language::Bun, script, json!({}))
-        .await
-        .result
-        .unwrap_err();
-    assert!(matches!(err, StepError::BadResult(_)), "{err:?}");
+    let err = run("bun", script, json!({})).await.result.unwrap_err();
+    assert_eq!(err.name, "ResultNotJson", "{err:?}");
 }

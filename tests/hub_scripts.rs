@@ -2,9 +2,10 @@
 
 mod support;
 
+use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
+use millrace::exec::Executor;
 use millrace::exec::local::LocalExecutor;
 use millrace::exec::runners::Toolchain;
-use millrace::exec::{AttemptKey, Executor, StepError, StepSpec};
 use serde_json::{Value, json};
 use support::http::serve;
 
@@ -14,20 +15,19 @@ async fn run_hub(name: &str, args: Value) -> Result<Value, StepError> {
     let exec =
         LocalExecutor::new(dir.path().to_path_buf(), 1, Toolchain::from_env(), None).unwrap();
     let spec = StepSpec {
-        language: script.language,
+        language: script.language.name().into(),
         content: script.content.into(),
         args: args.as_object().cloned().unwrap(),
-        timeout: None,
+        timeout_ms: None,
+        script_path: Some(format!("hub/{name}")),
+        lock: None,
+        summary: None,
     };
-    exec.run(
-        AttemptKey {
-            step_path: name.into(),
-            attempt: 0,
-        },
-        spec,
-    )
-    .await
-    .result
+    let id = AttemptId {
+        step: StepPath::parse(name),
+        attempt: 0,
+    };
+    exec.run(id, spec).await.result
 }
 
 #[tokio::test]
@@ -48,7 +48,7 @@ async fn http_request_fails_on_error_status() {
     let err = run_hub("http_request", json!({"url": server.url}))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("answered 404"), "{err}");
+    assert!(err.message.contains("answered 404"), "{err:?}");
 }
 
 #[tokio::test]

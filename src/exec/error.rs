@@ -1,9 +1,10 @@
-use serde_json::{Value, json};
+use crate::engine::StepError;
+use serde_json::Value;
 
-/// Why a step attempt failed. [`StepError::to_value`] gives the `{name, message, stack}` object
-/// that flows see as `previous_result` / `error`.
+/// Why a local attempt failed; it reaches the engine as the `{name, message, stack}`
+/// [`StepError`] that flows see as `previous_result` / `error`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StepError {
+pub enum AttemptError {
     /// The script raised or threw; `name` is the exception class.
     #[error("{name}: {message}")]
     Raised {
@@ -40,71 +41,65 @@ fn tail_suffix(tail: &str) -> String {
     }
 }
 
-impl StepError {
-    /// The error as a flow sees it: `{name, message, stack}` (plus `result` for `wm_failure`).
-    pub fn to_value(&self) -> Value {
-        let name = match self {
-            StepError::Raised { name, .. } => name.as_str(),
-            StepError::Reported(_) => "Failure",
-            StepError::Exited { .. } | StepError::Signaled { .. } => "ExecutionErr",
-            StepError::Timeout { .. } => "TimeoutError",
-            StepError::Canceled => "Canceled",
-            StepError::BadResult(_) => "ResultNotJson",
-            StepError::Unavailable(_) => "Unavailable",
-            StepError::Io(_) => "IoError",
+impl From<AttemptError> for StepError {
+    fn from(err: AttemptError) -> StepError {
+        let name = match &err {
+            AttemptError::Raised { name, .. } => name.as_str(),
+            AttemptError::Reported(_) => "Failure",
+            AttemptError::Exited { .. } | AttemptError::Signaled { .. } => "ExecutionErr",
+            AttemptError::Timeout { .. } => "TimeoutError",
+            AttemptError::Canceled => "Canceled",
+            AttemptError::BadResult(_) => "ResultNotJson",
+            AttemptError::Unavailable(_) => "Unavailable",
+            AttemptError::Io(_) => "IoError",
         };
-        let message = match self {
-            StepError::Raised { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
-        let stack = match self {
-            StepError::Raised { stack, .. } => stack.clone(),
-            _ => None,
-        };
-        let mut value = json!({ "name": name, "message": message, "stack": stack });
-        if let StepError::Reported(result) = self {
-            value["result"] = result.clone();
+        let mut step_error = StepError::new(name, err.to_string());
+        if let AttemptError::Raised { message, stack, .. } = err {
+            step_error.message = message;
+            step_error.stack = stack;
         }
-        value
+        step_error
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn raised_error_keeps_class_message_and_stack() {
-        let err = StepError::Raised {
+        let err = AttemptError::Raised {
             name: "ValueError".into(),
             message: "bad".into(),
             stack: Some("Traceback".into()),
         };
-        assert_eq!(
-            err.to_value(),
-            json!({"name": "ValueError", "message": "bad", "stack": "Traceback"})
-        );
+        let mut expected = StepError::new("ValueError", "bad");
+        expected.stack = Some("Traceback".into());
+        assert_eq!(StepError::from(err), expected);
     }
 
     #[test]
     fn exit_error_names_code_and_stderr() {
-        let err = StepError::Exited {
+        let err = StepError::from(AttemptError::Exited {
             code: 3,
             stderr_tail: "boom".into(),
-        };
-        let v = err.to_value();
-        assert_eq!(v["name"], "ExecutionErr");
+        });
+        assert_eq!(err.name, "ExecutionErr");
         assert_eq!(
-            v["message"],
+            err.message,
             "the process exited with code 3; last stderr lines:\nboom"
         );
     }
 
     #[test]
-    fn reported_failure_carries_the_result() {
-        let result = json!({"wm_failure": "nope"});
-        let v = StepError::Reported(result.clone()).to_value();
-        assert_eq!(v["name"], "Failure");
-        assert_eq!(v["result"], result);
+    fn reported_failure_shows_the_result() {
+        let err = StepError::from(AttemptError::Reported(json!({"wm_failure": "nope"})));
+        assert_eq!(err.name, "Failure");
+        assert!(
+            err.message.contains(r#"{"wm_failure":"nope"}"#),
+            "{}",
+            err.message
+        );
     }
 }

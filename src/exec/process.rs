@@ -2,7 +2,8 @@
 //! of the attempt can kill everything the script started. Output is streamed line by line to log
 //! files and to a [`LogSink`]; it never carries the result (see the runners).
 
-use super::{AttemptKey, LogSink, Stream};
+use super::{LogSink, Stream};
+use crate::engine::AttemptId;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
@@ -73,7 +74,7 @@ impl Drop for GroupGuard {
 
 pub(crate) async fn run(
     spec: ProcessSpec,
-    key: &AttemptKey,
+    id: &AttemptId,
     sink: Option<Arc<dyn LogSink>>,
     cancel: &Notify,
 ) -> io::Result<ProcessOutcome> {
@@ -94,14 +95,14 @@ pub(crate) async fn run(
     let stdout = tokio::spawn(pump(
         child.stdout.take().expect("stdout is piped"),
         spec.stdout_log,
-        key.clone(),
+        id.clone(),
         Stream::Stdout,
         sink.clone(),
     ));
     let stderr = tokio::spawn(pump(
         child.stderr.take().expect("stderr is piped"),
         spec.stderr_log,
-        key.clone(),
+        id.clone(),
         Stream::Stderr,
         sink,
     ));
@@ -162,7 +163,7 @@ async fn drain(task: tokio::task::JoinHandle<io::Result<Pumped>>) -> io::Result<
 async fn pump(
     pipe: impl AsyncRead + Unpin,
     log_path: PathBuf,
-    key: AttemptKey,
+    id: AttemptId,
     stream: Stream,
     sink: Option<Arc<dyn LogSink>>,
 ) -> io::Result<Pumped> {
@@ -184,7 +185,7 @@ async fn pump(
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
         if let Some(sink) = &sink {
-            sink.line(&key, stream, line);
+            sink.line(&id, stream, line);
         }
         if line.trim().is_empty() {
             continue;

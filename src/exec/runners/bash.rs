@@ -3,7 +3,7 @@
 //! line of stdout (JSON when it parses, else the line as a string).
 
 use super::{Launch, Toolchain, write_file};
-use crate::exec::StepError;
+use crate::exec::AttemptError;
 use serde_json::{Map, Value};
 use std::ffi::OsString;
 use std::path::Path;
@@ -13,7 +13,7 @@ pub(super) fn prepare(
     args: &Map<String, Value>,
     control: &Path,
     toolchain: &Toolchain,
-) -> Result<Launch, StepError> {
+) -> Result<Launch, AttemptError> {
     write_file(control, "main.sh", content.as_bytes())?;
     let mut argv: Vec<OsString> = vec!["-e".into(), "-o".into(), "pipefail".into()];
     argv.push(control.join("main.sh").into());
@@ -69,10 +69,10 @@ fn parse_param_line(line: &str) -> Option<(&str, usize)> {
     (position > 0).then_some((name, position))
 }
 
-pub(super) fn result(work: &Path, last_stdout_line: Option<&str>) -> Result<Value, StepError> {
+pub(super) fn result(work: &Path, last_stdout_line: Option<&str>) -> Result<Value, AttemptError> {
     if let Ok(text) = std::fs::read_to_string(work.join("result.json")) {
         return serde_json::from_str(&text).map_err(|e| {
-            StepError::BadResult(format!(
+            AttemptError::BadResult(format!(
                 "the script wrote ./result.json, which is not JSON: {e}"
             ))
         });

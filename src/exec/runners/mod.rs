@@ -8,7 +8,7 @@ mod python;
 mod toolchain;
 mod typescript;
 
-use super::StepError;
+use super::AttemptError;
 use super::process::{Ending, ProcessOutcome};
 use serde_json::Value;
 use std::ffi::OsString;
@@ -86,7 +86,7 @@ pub(crate) fn prepare(
     args: &serde_json::Map<String, Value>,
     control: &Path,
     toolchain: &Toolchain,
-) -> Result<Launch, StepError> {
+) -> Result<Launch, AttemptError> {
     match language {
         Language::Python3 => python::prepare(content, args, control, toolchain),
         Language::Bash => bash::prepare(content, args, control, toolchain),
@@ -103,17 +103,17 @@ pub(crate) fn collect(
     work: &Path,
     outcome: &ProcessOutcome,
     timeout_seconds: f64,
-) -> Result<Value, StepError> {
+) -> Result<Value, AttemptError> {
     let stderr_tail = || outcome.stderr_tail.clone();
     let code = match outcome.ending {
         Ending::TimedOut => {
-            return Err(StepError::Timeout {
+            return Err(AttemptError::Timeout {
                 seconds: timeout_seconds,
             });
         }
-        Ending::Canceled => return Err(StepError::Canceled),
+        Ending::Canceled => return Err(AttemptError::Canceled),
         Ending::Signaled(signal) => {
-            return Err(StepError::Signaled {
+            return Err(AttemptError::Signaled {
                 signal,
                 stderr_tail: stderr_tail(),
             });
@@ -122,7 +122,7 @@ pub(crate) fn collect(
     };
     let value = match language {
         Language::Bash if code != 0 => {
-            return Err(StepError::Exited {
+            return Err(AttemptError::Exited {
                 code,
                 stderr_tail: stderr_tail(),
             });
@@ -133,7 +133,7 @@ pub(crate) fn collect(
         }
     };
     match value.get("wm_failure") {
-        Some(_) => Err(StepError::Reported(value)),
+        Some(_) => Err(AttemptError::Reported(value)),
         None => Ok(value),
     }
 }
@@ -144,23 +144,23 @@ fn read_envelope(
     control: &Path,
     code: i32,
     stderr_tail: impl Fn() -> String,
-) -> Result<Value, StepError> {
+) -> Result<Value, AttemptError> {
     let text = match std::fs::read_to_string(control.join("result.json")) {
         Ok(text) => text,
         Err(_) if code != 0 => {
-            return Err(StepError::Exited {
+            return Err(AttemptError::Exited {
                 code,
                 stderr_tail: stderr_tail(),
             });
         }
         Err(_) => {
-            return Err(StepError::BadResult(
+            return Err(AttemptError::BadResult(
                 "the script exited before its main function returned".into(),
             ));
         }
     };
     let mut envelope: Value = serde_json::from_str(&text)
-        .map_err(|e| StepError::BadResult(format!("the wrapper's result envelope: {e}")))?;
+        .map_err(|e| AttemptError::BadResult(format!("the wrapper's result envelope: {e}")))?;
     if envelope["ok"] == Value::Bool(true) {
         return Ok(envelope["result"].take());
     }
@@ -169,9 +169,9 @@ fn read_envelope(
     let name = text_of("name").unwrap_or_else(|| "Error".into());
     let message = text_of("message").unwrap_or_default();
     if name == "ResultNotJson" {
-        return Err(StepError::BadResult(message));
+        return Err(AttemptError::BadResult(message));
     }
-    Err(StepError::Raised {
+    Err(AttemptError::Raised {
         name,
         message,
         stack: text_of("stack"),
@@ -179,10 +179,10 @@ fn read_envelope(
 }
 
 /// Writes `name` into `dir`, mapping the I/O error to a step error that names the file.
-fn write_file(dir: &Path, name: &str, content: &[u8]) -> Result<(), StepError> {
+fn write_file(dir: &Path, name: &str, content: &[u8]) -> Result<(), AttemptError> {
     let path = dir.join(name);
     std::fs::write(&path, content)
-        .map_err(|e| StepError::Io(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| AttemptError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! python3 steps: `main(**declared args)` inside the embedded `wrapper.py`.
 
 use super::{Launch, Toolchain, write_file};
-use crate::exec::StepError;
+use crate::exec::AttemptError;
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -12,7 +12,7 @@ pub(super) fn prepare(
     args: &Map<String, Value>,
     control: &Path,
     toolchain: &Toolchain,
-) -> Result<Launch, StepError> {
+) -> Result<Launch, AttemptError> {
     write_file(control, "main.py", content.as_bytes())?;
     write_file(
         control,

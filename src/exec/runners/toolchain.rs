@@ -1,7 +1,7 @@
 //! Which interpreters run the steps on this machine.
 
 use super::Language;
-use crate::exec::StepError;
+use crate::exec::AttemptError;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +40,10 @@ impl Toolchain {
     }
 
     /// The runtime for a TypeScript step: the one its language names when installed, else the other.
-    pub(crate) fn typescript(&self, language: Language) -> Result<(TsRuntime, &Path), StepError> {
+    pub(crate) fn typescript(
+        &self,
+        language: Language,
+    ) -> Result<(TsRuntime, &Path), AttemptError> {
         let bun = self.bun.as_deref().map(|p| (TsRuntime::Bun, p));
         let deno = self.deno.as_deref().map(|p| (TsRuntime::Deno, p));
         let found = match language {
@@ -48,7 +51,7 @@ impl Toolchain {
             _ => bun.or(deno),
         };
         found.ok_or_else(|| {
-            StepError::Unavailable(format!(
+            AttemptError::Unavailable(format!(
                 "TypeScript steps ({language}) need bun or deno, and neither is on PATH: install one \
                  (`npm install -g bun`, or see deno.com), or point MILLRACE_BUN / MILLRACE_DENO at it"
             ))

@@ -3,7 +3,7 @@
 
 use super::toolchain::TsRuntime;
 use super::{Language, Launch, Toolchain, write_file};
-use crate::exec::StepError;
+use crate::exec::AttemptError;
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -15,9 +15,9 @@ pub(super) fn prepare(
     args: &Map<String, Value>,
     control: &Path,
     toolchain: &Toolchain,
-) -> Result<Launch, StepError> {
+) -> Result<Launch, AttemptError> {
     let (runtime, program) = toolchain.typescript(language)?;
-    let order = main_params(content).ok_or_else(|| StepError::Raised {
+    let order = main_params(content).ok_or_else(|| AttemptError::Raised {
         name: "MainNotFound".into(),
         message:
             "the script exports no function `main` (expected `export async function main(...)`)"
