@@ -201,10 +201,10 @@ fn a_broken_export_reports_each_mistake_with_its_module_and_field() {
     let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let expected_starts = [
         "flow: schema: not a valid JSON Schema: at /properties/items/type: ",
-        "per_item/fetch: id: id 'fetch' is also used by fetch",
+        "per_item/fetch: id: id 'fetch' is already taken by the module at fetch",
         "fetch: value.language: Millrace cannot run go yet",
         "fetch: retry.exponential.seconds: exponential retry needs seconds > 0",
-        "fetch: value.input_transforms.url: results.publish: step 'publish' (publish) runs after this one",
+        "fetch: value.input_transforms.url: results.publish: step 'publish' runs after this one",
         "per_item: value.iterator: expression does not parse",
         "publish: stop_after_if.expr: results.fetch_later: there is no step 'fetch_later'",
         "flow: value.early_return: there is no top-level step 'per_item_fetch'",

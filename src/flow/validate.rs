@@ -42,6 +42,17 @@ struct Declared {
     sequence: usize,
 }
 
+impl Declared {
+    /// `step 'x'`, with its path when it is nested: `step 'x' (loop/x)`.
+    fn describe(&self, id: &str) -> String {
+        if self.path.to_string() == id {
+            format!("step '{id}'")
+        } else {
+            format!("step '{id}' ({})", self.path)
+        }
+    }
+}
+
 /// Every problem of `flow`, in document order; empty when the flow is valid.
 pub fn validate(flow: &OpenFlow) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -94,7 +105,7 @@ fn declare_ids<'a>(flow: &'a OpenFlow, problems: &mut Vec<Problem>) -> HashMap<&
         match declared.entry(id) {
             Entry::Occupied(first) => {
                 let message = format!(
-                    "id '{id}' is also used by {}; ids must be unique in the flow",
+                    "id '{id}' is already taken by the module at {}; ids must be unique in the flow",
                     first.get().path
                 );
                 problems.push(Problem::new(site.path, "id", message));
@@ -195,12 +206,12 @@ fn unreadable(id: &str, site: &Site<'_, '_>, declared: &HashMap<&str, Declared>)
         "a step cannot read its own result through results; `result` holds it where it is bound"
             .to_string()
     } else if site.sequences.contains(&step.sequence) {
-        format!("step '{id}' ({}) runs after this one", step.path)
+        format!("{} runs after this one", step.describe(id))
     } else {
         format!(
-            "step '{id}' ({}) is inside a loop or branch that does not contain this step; \
+            "{} is inside a loop or branch that does not contain this step; \
              read that loop's or branch's result instead",
-            step.path
+            step.describe(id)
         )
     }
 }

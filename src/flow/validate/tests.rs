@@ -68,9 +68,9 @@ fn reports_duplicate_ids_anywhere_and_empty_ids() {
     assert_eq!(
         problems(&flow),
         [
-            "loop/a: id: id 'a' is also used by a; ids must be unique in the flow",
+            "loop/a: id: id 'a' is already taken by the module at a; ids must be unique in the flow",
             "loop/value.modules[1]: id: the module has no id; give it one unique in the flow",
-            "a: id: id 'a' is also used by a; ids must be unique in the flow",
+            "a: id: id 'a' is already taken by the module at a; ids must be unique in the flow",
         ]
     );
 }
@@ -128,7 +128,7 @@ fn results_must_come_from_steps_that_ran_before() {
     assert_eq!(
         problems(&flow),
         [
-            "first: skip_if.expr: results.later: step 'later' (later) runs after this one",
+            "first: skip_if.expr: results.later: step 'later' runs after this one",
             "first: skip_if.expr: results.nowhere: there is no step 'nowhere'",
             "first: stop_after_if.expr: results.first: a step cannot read its own result through results; \
              `result` holds it where it is bound",
