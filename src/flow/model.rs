@@ -333,8 +333,16 @@ impl<'de> Deserialize<'de> for ModuleValue {
             None => return Err(D::Error::custom("missing field `type`")),
         };
         let rest = Value::Object(raw);
+        // Parsing the rest is a fresh deserialization, so the path inside it is added here:
+        // the error then reads `<outer path>: <inner path>: <message>`.
         fn parse<T: serde::de::DeserializeOwned, E: Error>(v: Value) -> Result<T, E> {
-            serde_json::from_value(v).map_err(E::custom)
+            serde_path_to_error::deserialize(v).map_err(|error| {
+                let path = error.path().to_string();
+                match path.as_str() {
+                    "." => E::custom(error.into_inner()),
+                    _ => E::custom(format!("{path}: {}", error.into_inner())),
+                }
+            })
         }
         Ok(match type_name.as_str() {
             "rawscript" => ModuleValue::RawScript(parse(rest)?),
@@ -373,5 +381,174 @@ impl Serialize for ModuleValue {
             map.extend(fields);
         }
         map.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every module type and module field of the format, plus fields Millrace does not know.
+    const EVERYTHING: &str = r#"
+summary: all of it
+description: every field
+future_document_field: 1
+schema: {type: object, properties: {n: {type: integer}}}
+value:
+  concurrent_limit: 2
+  same_worker: false
+  flow_env: {REGION: eu}
+  early_return: raw
+  skip_expr: "flow_input.skip"
+  preprocessor_module: {id: pre, value: {type: identity}}
+  failure_module: {id: failure, value: {type: identity, flow: true}}
+  modules:
+    - id: raw
+      summary: a script
+      cache_ttl: 60
+      delete_after_use: true
+      priority: 3
+      continue_on_error: true
+      retry:
+        constant: {attempts: 2, seconds: 5}
+        exponential: {attempts: 3, multiplier: 2, seconds: 4, random_factor: 10}
+        retry_if: {expr: "error.name != 'Fatal'"}
+      stop_after_if: {expr: "result == null", skip_if_stopped: true, error_message: "empty", extra_key: 1}
+      skip_if: {expr: "flow_input.skip"}
+      sleep: {type: static, value: 2}
+      timeout: 30
+      suspend: {required_events: 1, timeout: 60, resume_form: {schema: {}}, continue_on_disapprove_timeout: true, hide_cancel: true}
+      mock: {enabled: false, return_value: {a: 1}}
+      value:
+        type: rawscript
+        language: python3
+        content: "def main(n): return n"
+        lock: "requests==2"
+        tag: gpu
+        path: f/x/raw
+        concurrent_limit: 1
+        input_transforms:
+          n: {type: javascript, expr: "flow_input.n"}
+          s: {type: static}
+    - id: hub
+      timeout: {type: javascript, expr: "10"}
+      value: {type: script, path: hub/123/slack, hash: abc, input_transforms: {}}
+    - id: sub
+      value: {type: flow, path: f/x/sub, input_transforms: {a: {type: static, value: [1]}}}
+    - id: loop
+      stop_after_all_iters_if: {expr: "result.length > 2"}
+      value:
+        type: forloopflow
+        iterator: {type: javascript, expr: "[1, 2]"}
+        parallel: true
+        parallelism: {type: static, value: 2}
+        skip_failures: true
+        modules: [{id: body, value: {type: identity}}]
+    - id: old_loop
+      value: {type: forloopflow, iterator: {type: static, value: []}, parallelism: 4, modules: []}
+    - id: wloop
+      value: {type: whileloopflow, skip_failures: false, modules: [{id: wbody, value: {type: identity}}]}
+    - id: one
+      value:
+        type: branchone
+        branches: [{summary: big, expr: "flow_input.n > 3", modules: [{id: big, value: {type: identity}}], parallel: false}]
+        default: [{id: small, value: {type: identity}}]
+    - id: all
+      value:
+        type: branchall
+        parallel: true
+        branches: [{summary: left, skip_failure: true, modules: [{id: left, value: {type: identity}}]}]
+    - id: future
+      value: {type: aiagent, tools: [{id: t}]}
+"#;
+
+    fn parse(yaml: &str) -> OpenFlow {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_field_and_keeps_unknown_ones() {
+        let flow = parse(EVERYTHING);
+        let written = serde_json::to_value(&flow).unwrap();
+        let again: OpenFlow = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(again, flow);
+
+        assert_eq!(written["future_document_field"], 1);
+        assert_eq!(written["value"]["concurrent_limit"], 2);
+        let raw = &written["value"]["modules"][0];
+        assert_eq!(raw["cache_ttl"], 60);
+        assert_eq!(raw["delete_after_use"], true);
+        assert_eq!(raw["stop_after_if"]["extra_key"], 1);
+        assert_eq!(raw["suspend"]["hide_cancel"], true);
+        assert_eq!(raw["value"]["concurrent_limit"], 1);
+        assert_eq!(written["value"]["modules"][1]["value"]["hash"], "abc");
+        assert_eq!(
+            written["value"]["modules"][6]["value"]["branches"][0]["parallel"],
+            false
+        );
+        assert_eq!(
+            written["value"]["modules"][8]["value"],
+            json!({"type": "aiagent", "tools": [{"id": "t"}]})
+        );
+        assert_eq!(
+            written["value"]["failure_module"]["value"],
+            json!({"type": "identity", "flow": true})
+        );
+    }
+
+    #[test]
+    fn reads_every_module_type_into_its_variant() {
+        let flow = parse(EVERYTHING);
+        let types: Vec<&str> = flow
+            .value
+            .modules
+            .iter()
+            .map(|m| m.value.type_name())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "rawscript",
+                "script",
+                "flow",
+                "forloopflow",
+                "forloopflow",
+                "whileloopflow",
+                "branchone",
+                "branchall",
+                "aiagent"
+            ]
+        );
+        let ModuleValue::ForLoop(new) = &flow.value.modules[3].value else {
+            panic!("not a loop")
+        };
+        assert!(matches!(new.parallelism, Some(Parallelism::Transform(_))));
+        let ModuleValue::ForLoop(old) = &flow.value.modules[4].value else {
+            panic!("not a loop")
+        };
+        assert_eq!(old.parallelism, Some(Parallelism::Count(4)));
+        assert!(matches!(
+            flow.value.modules[8].value,
+            ModuleValue::Unknown { .. }
+        ));
+        assert_eq!(
+            flow.value.modules[1].timeout,
+            Some(Timeout::Transform(InputTransform::Javascript {
+                expr: "10".into()
+            }))
+        );
+        assert_eq!(flow.value.modules[0].timeout, Some(Timeout::Seconds(30.0)));
+    }
+
+    #[test]
+    fn absent_booleans_are_false() {
+        let flow = parse(
+            "summary: s\nvalue:\n  modules:\n    - {id: l, value: {type: forloopflow, iterator: {type: static, value: []}}}",
+        );
+        let ModuleValue::ForLoop(body) = &flow.value.modules[0].value else {
+            panic!("not a loop")
+        };
+        assert!(!body.parallel && !body.skip_failures);
     }
 }

@@ -1,0 +1,5 @@
+package inner
+
+func main(url string) (string, error) {
+	return url, nil
+}
