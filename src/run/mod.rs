@@ -1,3 +1,4 @@
 //! Running a flow on this machine: the driver loop over the engine, and what it resolves locally.
 
+pub mod resolve;
 pub mod secrets;
