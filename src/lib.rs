@@ -1,5 +1,6 @@
 //! Millrace: run OpenFlow flows on one machine or on Kubernetes.
 
+pub mod cli;
 pub mod engine;
 pub mod exec;
 pub mod expr;
