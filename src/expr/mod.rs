@@ -1,10 +1,23 @@
-//! JavaScript expressions over a flow's inputs and results (API only; the sandboxed
-//! implementation lands with the expression work).
+//! JavaScript expressions over a flow's inputs and results.
+//!
+//! [`InProcess`] evaluates in the calling thread; [`Sandbox`] evaluates in a pool of
+//! worker processes with time and memory bounds, for expressions from untrusted flows.
 
+mod convert;
+mod inprocess;
+mod scan;
+mod source;
+
+pub use inprocess::{InProcess, Limits};
+pub use scan::referenced_secrets;
+pub use source::check_syntax;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The names an expression can see. Absent optional names are not bound at all.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Scope {
     /// `flow_input`, including `iter` / `iter_parent`… inside loops.
     pub flow_input: Value,
@@ -24,7 +37,7 @@ pub struct Scope {
     pub resources: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum ExprError {
     #[error("expression does not parse: {0}")]
     Syntax(String),
@@ -41,4 +54,46 @@ pub enum ExprError {
 /// Evaluates expressions; implementations must keep no state from one call to the next.
 pub trait Evaluator: Send + Sync {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError>;
+}
+
+/// JavaScript truthiness of a JSON value, for predicates (`skip_if`, `stop_after_if`, branch `expr`).
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn truthiness_follows_javascript() {
+        for falsy in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(-0.0),
+            json!(0.0),
+            json!(""),
+        ] {
+            assert!(!truthy(&falsy), "{falsy}");
+        }
+        for truthy_value in [
+            json!(true),
+            json!(1),
+            json!(-0.5),
+            json!("0"),
+            json!("false"),
+            json!([]),
+            json!({}),
+        ] {
+            assert!(truthy(&truthy_value), "{truthy_value}");
+        }
+    }
 }

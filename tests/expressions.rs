@@ -1,0 +1,89 @@
+//! The golden table of expressions (tests/data/expressions.json), run against every evaluator.
+
+use millrace::expr::{Evaluator, ExprError, InProcess, Scope};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    expr: String,
+    scope: Scope,
+    #[serde(default, deserialize_with = "present")]
+    expected: Option<Value>,
+    error: Option<ExpectedError>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedError {
+    kind: String,
+    contains: String,
+}
+
+/// `Some` for a present `expected`, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+fn cases() -> Vec<Case> {
+    let text = include_str!("data/expressions.json");
+    serde_json::from_str(text).expect("tests/data/expressions.json is a list of cases")
+}
+
+fn kind(error: &ExprError) -> &'static str {
+    match error {
+        ExprError::Syntax(_) => "syntax",
+        ExprError::Thrown(_) => "thrown",
+        ExprError::Timeout(_) => "timeout",
+        ExprError::Memory(_) => "memory",
+        ExprError::Internal(_) => "internal",
+    }
+}
+
+/// Why `case` fails on `evaluator`, if it does. Values are compared as text so that
+/// object key order counts.
+fn check(evaluator: &dyn Evaluator, case: &Case) -> Option<String> {
+    let got = evaluator.eval(&case.expr, &case.scope);
+    match (&case.expected, &case.error, got) {
+        (Some(expected), None, Ok(value)) => {
+            let (expected, value) = (expected.to_string(), value.to_string());
+            (expected != value).then(|| format!("expected {expected}, got {value}"))
+        }
+        (None, Some(expected), Err(error)) => {
+            let message = error.to_string();
+            (kind(&error) != expected.kind || !message.contains(&expected.contains)).then(|| {
+                format!(
+                    "expected a {} error containing {:?}, got {message:?}",
+                    expected.kind, expected.contains
+                )
+            })
+        }
+        (_, _, got) => Some(format!("unexpected outcome {got:?}")),
+    }
+}
+
+pub fn assert_golden(evaluator: &dyn Evaluator) {
+    let cases = cases();
+    assert!(
+        cases.len() >= 60,
+        "the golden table needs at least 60 cases"
+    );
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            check(evaluator, case).map(|why| format!("{} ({:?}): {why}", case.name, case.expr))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn golden_table_in_process() {
+    assert_golden(&InProcess::default());
+}
