@@ -15,10 +15,23 @@
 //! ```
 
 mod api;
+mod branch;
+mod eval;
+mod fan;
+mod flow_node;
+mod module;
+mod outcome;
 mod path;
 mod progress;
+mod retry;
+mod run;
+mod runtime;
+mod scope;
+mod script;
+mod seq;
 mod state;
 mod store;
+mod subflow;
 
 pub use api::{
     Action, EngineError, Env, Event, ResolveError, ResolvedScript, Resolver, RunOutcome, StepError,
@@ -26,44 +39,6 @@ pub use api::{
 };
 pub use path::{AttemptId, Segment, StepPath};
 pub use progress::{LoopProgress, Phase, RunProgress, StepView};
+pub use run::{advance, resume, start};
 pub use state::RunState;
 pub use store::ResultStore;
-
-use crate::flow::OpenFlow;
-use serde_json::Value;
-
-/// Starts a run of `flow` with `inputs` (already validated against the flow's schema).
-/// `seed` seeds retry jitter; derive it from the run's identity so it is stable.
-pub fn start(
-    _flow: &OpenFlow,
-    _inputs: Value,
-    _seed: u64,
-    _env: &Env,
-    _now_ms: u64,
-) -> Result<(RunState, Vec<Action>), EngineError> {
-    todo!("engine logic lands in the next commits")
-}
-
-/// Applies one event at time `now_ms` and returns what to do next. Timers due at `now_ms` fire
-/// whatever the event.
-pub fn advance(
-    _flow: &OpenFlow,
-    _state: &mut RunState,
-    _event: Event,
-    _env: &Env,
-    _now_ms: u64,
-) -> Result<Vec<Action>, EngineError> {
-    todo!("engine logic lands in the next commits")
-}
-
-/// After a restart: fires due timers and re-issues `StartAttempt` for every running attempt,
-/// `AwaitApproval` for every suspended step and the pending `WakeAt`. Starting is idempotent, so
-/// the executor starts only what is not running yet.
-pub fn resume(
-    _flow: &OpenFlow,
-    _state: &mut RunState,
-    _env: &Env,
-    _now_ms: u64,
-) -> Result<Vec<Action>, EngineError> {
-    todo!("engine logic lands in the next commits")
-}

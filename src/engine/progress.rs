@@ -149,7 +149,7 @@ fn active_views(active: &Active, path: &StepPath, out: &mut Vec<StepView>) {
         Node::Script(leaf) => {
             let phase = match leaf.phase {
                 LeafPhase::Backoff { .. } => Phase::Retrying,
-                LeafPhase::Running | LeafPhase::Finished { .. } => Phase::Running,
+                LeafPhase::Ready | LeafPhase::Running => Phase::Running,
             };
             (phase, leaf.attempt, None)
         }
@@ -222,7 +222,7 @@ fn seq_wake(seq: &Seq) -> Option<u64> {
         Node::Sleeping { until_ms } => Some(*until_ms),
         Node::Script(leaf) => match leaf.phase {
             LeafPhase::Backoff { until_ms } => Some(until_ms),
-            LeafPhase::Running | LeafPhase::Finished { .. } => None,
+            LeafPhase::Ready | LeafPhase::Running => None,
         },
         Node::Suspended { until_ms, .. } => *until_ms,
         Node::Fan(fan) => fan.running.iter().filter_map(|c| seq_wake(&c.body)).min(),

@@ -23,7 +23,7 @@ pub struct RunState {
 }
 
 /// A flow being run: the top-level flow or a subflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FlowNode {
     pub main: Seq,
     /// The failure module, once a step failed; the error it handles is in the store at `#error`.
@@ -94,14 +94,12 @@ pub(crate) struct Leaf {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LeafPhase {
+    /// About to start `attempt` (never left in a state between two calls).
+    Ready,
     Running,
     /// Waiting to start the next attempt.
     Backoff {
         until_ms: u64,
-    },
-    /// The attempt's result (`ok`) or error is in the store under the step's path, not yet handled.
-    Finished {
-        ok: bool,
     },
 }
 

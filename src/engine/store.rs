@@ -31,4 +31,30 @@ impl ResultStore {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    pub(crate) fn insert(&mut self, key: String, value: Value) {
+        self.0.insert(key, value);
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.0.get_mut(key)
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key)
+    }
+
+    /// Drops every key under `prefix` (the key `prefix` itself stays): `prefix` ends with `/` or `#`.
+    pub(crate) fn remove_under(&mut self, prefix: &str) {
+        let doomed: Vec<String> = self
+            .0
+            .range(prefix.to_string()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in doomed {
+            self.0.remove(&key);
+        }
+    }
 }
