@@ -23,7 +23,7 @@ fn executor(dir: &tempfile::TempDir, max_parallel: usize) -> LocalExecutor {
 fn key(path: &str) -> AttemptId {
     AttemptId {
         step: StepPath::parse(path),
-        attempt: 0,
+        attempt: 1,
     }
 }
 
@@ -157,7 +157,7 @@ async fn every_attempt_gets_a_fresh_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     let exec = executor(&dir, 2);
     let script = "ls -A | wc -l\ntouch leftover\n";
-    for attempt in 0..2 {
+    for attempt in 1..3 {
         let key = AttemptId {
             step: StepPath::parse("s"),
             attempt,

@@ -25,7 +25,7 @@ async fn run_hub(name: &str, args: Value) -> Result<Value, StepError> {
     };
     let id = AttemptId {
         step: StepPath::parse(name),
-        attempt: 0,
+        attempt: 1,
     };
     exec.run(id, spec).await.result
 }

@@ -1,7 +1,7 @@
 //! `millrace run`: load and check the flow and its inputs, then drive it with local processes.
 
 use super::inputs::{json_object, parse_inputs};
-use super::view::{LiveView, StepOutput};
+use super::view::{LiveView, LoopIds, StepOutput};
 use super::{Invalid, RunArgs, load_valid, preview};
 use crate::engine::{Env, RunOutcome};
 use crate::exec::local::LocalExecutor;
@@ -72,18 +72,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let run_dir =
         run_dir().map_err(|e| Invalid::one(format!("cannot create a run directory: {e}")))?;
+    let loops = Arc::new(LoopIds::of(&flow));
     let executor = LocalExecutor::new(
         run_dir.clone(),
         max_parallel,
         Toolchain::from_env(),
-        Some(Arc::new(StepOutput)),
+        Some(Arc::new(StepOutput(loops.clone()))),
     )
     .map_err(|e| Invalid::one(format!("cannot create {}: {e}", run_dir.display())))?;
 
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
     let started = Instant::now();
-    let mut view = LiveView::new();
+    let mut view = LiveView::new(loops);
     let outcome = runtime.block_on(driver::drive(
         &flow,
         Value::Object(inputs),

@@ -4,11 +4,12 @@
 
 use crate::engine::{AttemptId, LoopProgress, Phase, RunState, StepPath, StepSpec};
 use crate::exec::{AttemptOutput, LogSink, Stream};
-use crate::flow::OpenFlow;
+use crate::flow::{FlowModule, ModuleValue, OpenFlow};
 use crate::run::driver::{Approvals, Observer};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PREVIEW_CHARS: usize = 72;
@@ -16,21 +17,62 @@ const PREVIEW_CHARS: usize = 72;
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 pub struct LiveView {
+    loops: Arc<LoopIds>,
     last_progress: Option<Instant>,
     shown: HashMap<StepPath, (Phase, LoopProgress)>,
 }
 
 impl LiveView {
-    pub fn new() -> LiveView {
+    pub fn new(loops: Arc<LoopIds>) -> LiveView {
         LiveView {
+            loops,
             last_progress: None,
             shown: HashMap::new(),
         }
     }
 }
 
-fn in_loop(path: &StepPath) -> bool {
-    path.segments().any(|segment| segment.index.is_some())
+/// The ids of a flow's loop steps: a path segment with an index is a loop iteration when its id
+/// is a loop's, and a branch otherwise.
+pub struct LoopIds(HashSet<String>);
+
+impl LoopIds {
+    pub fn of(flow: &OpenFlow) -> LoopIds {
+        fn collect(modules: &[FlowModule], ids: &mut HashSet<String>) {
+            for module in modules {
+                match &module.value {
+                    ModuleValue::ForLoop(l) => {
+                        ids.insert(module.id.clone());
+                        collect(&l.modules, ids);
+                    }
+                    ModuleValue::WhileLoop(l) => {
+                        ids.insert(module.id.clone());
+                        collect(&l.modules, ids);
+                    }
+                    ModuleValue::BranchOne(b) => {
+                        b.branches
+                            .iter()
+                            .for_each(|branch| collect(&branch.modules, ids));
+                        collect(&b.default, ids);
+                    }
+                    ModuleValue::BranchAll(b) => {
+                        b.branches
+                            .iter()
+                            .for_each(|branch| collect(&branch.modules, ids));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        collect(&flow.value.modules, &mut ids);
+        LoopIds(ids)
+    }
+
+    fn contain(&self, path: &StepPath) -> bool {
+        path.segments()
+            .any(|s| s.index.is_some() && self.0.contains(s.id))
+    }
 }
 
 fn say(line: &str) {
@@ -40,9 +82,10 @@ fn say(line: &str) {
 
 impl Observer for LiveView {
     fn attempt_started(&mut self, id: &AttemptId, spec: &StepSpec) {
-        if id.attempt > 0 {
-            say(&format!("↻ {}  retry, attempt {}", id.step, id.attempt + 1));
-        } else if !in_loop(&id.step) {
+        // Attempts count from 1.
+        if id.attempt > 1 {
+            say(&format!("↻ {}  retry, attempt {}", id.step, id.attempt));
+        } else if !self.loops.contain(&id.step) {
             // A new top-level step: whatever loop ran before it is over, show its final count.
             self.last_progress = None;
             let summary = spec
@@ -57,7 +100,7 @@ impl Observer for LiveView {
     fn attempt_finished(&mut self, id: &AttemptId, output: &AttemptOutput, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         match &output.result {
-            Ok(value) if !in_loop(&id.step) => {
+            Ok(value) if !self.loops.contain(&id.step) => {
                 say(&format!("✓ {}  {seconds:.2}s  {}", id.step, preview(value)));
             }
             Ok(_) => {}
@@ -161,19 +204,19 @@ pub fn preview(value: &Value) -> String {
     format!("{cut}…")
 }
 
-/// Shows what top-level steps print, indented under them; loop iterations keep theirs in the logs.
-pub struct StepOutput;
+/// Shows what steps print, each line under the step's name; loop iterations keep theirs in the logs.
+pub struct StepOutput(pub Arc<LoopIds>);
 
 impl LogSink for StepOutput {
     fn line(&self, id: &AttemptId, stream: Stream, line: &str) {
-        if in_loop(&id.step) {
+        if self.0.contain(&id.step) {
             return;
         }
         let mark = match stream {
             Stream::Stdout => "│",
             Stream::Stderr => "┆",
         };
-        say(&format!("  {mark} {line}"));
+        say(&format!("  {mark} {}: {line}", id.step));
     }
 }
 
@@ -191,9 +234,30 @@ mod tests {
     }
 
     #[test]
-    fn loop_iterations_are_recognised_by_their_index() {
-        assert!(in_loop(&StepPath::parse("loop_a[3]/b")));
-        assert!(!in_loop(&StepPath::parse("b")));
-        assert!(!in_loop(&StepPath::parse("branch/b")));
+    fn loop_iterations_are_told_from_branches() {
+        let flow: OpenFlow = serde_yaml_ng::from_str(
+            r#"
+summary: s
+value:
+  modules:
+    - id: pick
+      value:
+        type: branchall
+        branches:
+          - modules:
+              - id: each
+                value:
+                  type: forloopflow
+                  iterator: {type: javascript, expr: "[1]"}
+                  modules:
+                    - id: b
+                      value: {type: identity}
+"#,
+        )
+        .unwrap();
+        let loops = LoopIds::of(&flow);
+        assert!(loops.contain(&StepPath::parse("pick[0]/each[3]/b")));
+        assert!(!loops.contain(&StepPath::parse("pick[0]/each")));
+        assert!(!loops.contain(&StepPath::parse("b")));
     }
 }

@@ -62,7 +62,12 @@ def _encode(directory):
         import traceback
 
         name = getattr(e, "step_error_name", type(e).__name__)
-        return 1, json.dumps(_error(name, str(e), traceback.format_exc()))
+        # The stack starts at the script: the wrapper's own frames (compiled from "<string>") go.
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+            tb = tb.tb_next
+        stack = "".join(traceback.format_exception(type(e), e, tb or e.__traceback__))
+        return 1, json.dumps(_error(name, str(e), stack))
     try:
         return 0, json.dumps({"ok": True, "result": result}, default=str, allow_nan=False)
     except (ValueError, TypeError, RecursionError) as e:
