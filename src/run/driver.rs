@@ -1,5 +1,5 @@
 //! The I/O loop around the pure engine: feeds it events (attempts finished, timers, approvals,
-//! Ctrl-C) with the real clock and carries out its actions with an [`Executor`].
+//! Ctrl-C or SIGTERM) with the real clock and carries out its actions with an [`Executor`].
 
 use crate::engine::{
     self, Action, AttemptId, EngineError, Env, Event, RunOutcome, RunState, StepPath, StepSpec,
@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -40,6 +41,8 @@ pub trait Observer {
 pub enum DriveError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("cannot listen for Ctrl-C: {0}")]
+    Signals(#[from] std::io::Error),
     #[error(
         "the engine is waiting for nothing: no step is running, no timer is set and no approval is pending (this is a bug in Millrace)"
     )]
@@ -61,8 +64,9 @@ pub async fn drive<E: Executor + 'static>(
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<Event>();
     let mut awaiting_answers = 0usize;
     let mut canceling = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // Registered before the first step starts, so that an early Ctrl-C cancels instead of killing.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     loop {
         for action in actions {
             match action {
@@ -120,12 +124,13 @@ pub async fn drive<E: Executor + 'static>(
                 awaiting_answers -= 1;
                 event
             }
-            _ = &mut ctrl_c, if !canceling => {
-                canceling = true;
-                observer.canceling();
-                Event::Cancel
-            }
+            _ = interrupt.recv(), if !canceling => Event::Cancel,
+            _ = terminate.recv(), if !canceling => Event::Cancel,
         };
+        if matches!(event, Event::Cancel) {
+            canceling = true;
+            observer.canceling();
+        }
         actions = engine::advance(flow, &mut state, event, &env, now_ms())?;
     }
 }
