@@ -81,7 +81,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
     )
     .map_err(|e| Invalid::one(format!("cannot create {}: {e}", run_dir.display())))?;
 
-    let runtime = tokio::runtime::Runtime::new()
+    // One thread: the steps are processes; the driver only waits on them and on the engine.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
     let started = Instant::now();
     let mut view = LiveView::new(loops);

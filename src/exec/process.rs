@@ -7,12 +7,13 @@ use crate::engine::AttemptId;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::Notify;
 
@@ -178,9 +179,10 @@ async fn pump(
         }
         let file = match &mut log {
             Some(file) => file,
-            None => log.insert(tokio::fs::File::create(&log_path).await?),
+            None => log.insert(std::fs::File::create(&log_path)?),
         };
-        file.write_all(&buf).await?;
+        // Small synchronous writes: cheaper than a round trip through tokio's blocking pool.
+        file.write_all(&buf)?;
         pumped.logged = true;
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
@@ -201,9 +203,6 @@ async fn pump(
                     .push_back(line.chars().take(TAIL_LINE_CHARS).collect());
             }
         }
-    }
-    if let Some(mut file) = log {
-        file.flush().await?;
     }
     Ok(pumped)
 }
