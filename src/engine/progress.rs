@@ -149,7 +149,8 @@ impl RunState {
         out
     }
 
-    /// The earliest pending timer, if any (the time of the `WakeAt` action).
+    /// When the engine next wants a [`Event::Tick`](super::Event::Tick): the earliest pending
+    /// timer (possibly a little earlier after a timer inside a wide loop went away).
     pub fn next_wake_ms(&self) -> Option<u64> {
         flow_wake(&self.flow)
     }
@@ -195,8 +196,8 @@ fn active_views(active: &Active, path: &StepPath, out: &mut Vec<StepView>) {
     });
     match &active.node {
         Node::Fan(fan) => {
-            for child in &fan.running {
-                seq_views(&child.body, &path.indexed(child.index), out);
+            for (index, body) in &fan.running {
+                seq_views(body, &path.indexed(*index), out);
             }
         }
         Node::BranchOne { branch, body } => seq_views(body, &path.indexed(*branch), out),
@@ -228,8 +229,8 @@ pub(crate) fn seq_attempts(seq: &Seq, base: &StepPath, out: &mut Vec<AttemptId>)
             });
         }
         Node::Fan(fan) => {
-            for child in &fan.running {
-                seq_attempts(&child.body, &path.indexed(child.index), out);
+            for (index, body) in &fan.running {
+                seq_attempts(body, &path.indexed(*index), out);
             }
         }
         Node::BranchOne { branch, body } => seq_attempts(body, &path.indexed(*branch), out),
@@ -244,7 +245,7 @@ fn flow_wake(flow: &FlowNode) -> Option<u64> {
     earliest(main, handler)
 }
 
-fn seq_wake(seq: &Seq) -> Option<u64> {
+pub(crate) fn seq_wake(seq: &Seq) -> Option<u64> {
     let active = seq.current.as_ref()?;
     match &active.node {
         Node::Sleeping { until_ms } => Some(*until_ms),
@@ -253,13 +254,13 @@ fn seq_wake(seq: &Seq) -> Option<u64> {
             LeafPhase::Ready | LeafPhase::Running => None,
         },
         Node::Suspended { until_ms, .. } => *until_ms,
-        Node::Fan(fan) => fan.running.iter().filter_map(|c| seq_wake(&c.body)).min(),
+        Node::Fan(fan) => fan.wake,
         Node::BranchOne { body, .. } => seq_wake(body),
         Node::Subflow(sub) => flow_wake(sub),
     }
 }
 
-fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

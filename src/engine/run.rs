@@ -38,8 +38,8 @@ pub fn start(
     Ok((state, actions))
 }
 
-/// Applies one event at time `now_ms` and returns what to do next. Timers due at `now_ms` fire
-/// whatever the event.
+/// Applies one event at time `now_ms` and returns what to do next. Due timers fire on
+/// [`Event::Tick`] (other events may fire some too), so deliver a tick at every `WakeAt`.
 pub fn advance(
     flow: &OpenFlow,
     state: &mut RunState,
@@ -60,18 +60,20 @@ pub fn advance(
             Ok(finish(state, RunOutcome::Canceled, cancels))
         }
         Event::StepFinished { id, outcome } => pump(flow, state, env, now_ms, |rt| {
-            rt.finished = Some((id, outcome))
+            rt.focus = Some(id.step.clone());
+            rt.finished = Some((id, outcome));
         }),
         Event::Approval {
             step,
             approved,
             payload,
         } => pump(flow, state, env, now_ms, |rt| {
+            rt.focus = step.clone();
             rt.approval = Some(Approval {
                 step,
                 approved,
                 payload,
-            })
+            });
         }),
         Event::Tick => pump(flow, state, env, now_ms, |_| {}),
     }

@@ -6,6 +6,7 @@ use super::api::StepError;
 use super::progress::{LoopProgress, Phase};
 use super::store::ResultStore;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything needed to continue a run; serialise it to survive a restart.
 ///
@@ -125,19 +126,17 @@ pub(crate) struct Fan {
     pub next: u32,
     /// How many children may run at once; 0 means no limit.
     pub limit: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub running: Vec<Child>,
+    /// The children running now, by index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub running: BTreeMap<u32, Seq>,
     pub succeeded: u32,
     pub failed: u32,
     /// A `stop_after_if` inside broke the loop: start no more children.
     #[serde(default, skip_serializing_if = "is_false")]
     pub broken: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Child {
-    pub index: u32,
-    pub body: Seq,
+    /// The earliest timer among the running children, or earlier (see `fan::drive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -120,3 +120,33 @@ fn approvals_for_another_step_are_ignored() {
     });
     assert_eq!(h.running_paths(), vec!["b"]);
 }
+
+#[test]
+fn a_timer_gone_inside_a_wide_loop_costs_at_most_one_early_tick() {
+    let flow = flow_of(
+        json!([{"id": "l", "value": {"type": "forloopflow", "iterator": js("[0, 1]"), "parallel": true,
+            "modules": [with(step("a", json!({})), json!({"suspend": {"timeout": 10}}))]}}]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    h.finish("l[0]/a", Ok(json!(0)));
+    h.now = T0 + 5_000;
+    h.finish("l[1]/a", Ok(json!(1)));
+    assert_eq!(h.wake, Some(T0 + 10_000));
+    h.now = T0 + 6_000;
+    h.send(Event::Approval {
+        step: Some(StepPath::parse("l[0]/a")),
+        approved: true,
+        payload: json!(null),
+    });
+    assert_eq!(
+        h.wake,
+        Some(T0 + 10_000),
+        "the approved child's timer may linger"
+    );
+    h.tick_at(T0 + 10_000);
+    assert_eq!(h.wake, Some(T0 + 15_000), "a tick recomputes it exactly");
+    assert!(h.state.outcome().is_none());
+    h.tick_at(T0 + 15_000);
+    assert_eq!(h.error().name, "SuspendTimeout");
+}
