@@ -6,11 +6,11 @@ use super::api::{Action, EngineError, StepError};
 use super::eval;
 use super::outcome::{Entered, Outcome};
 use super::path::StepPath;
-use super::progress::seq_attempts;
-use super::runtime::{Runtime, aux_key};
+use super::progress::{earliest, seq_attempts, seq_wake};
+use super::runtime::{Runtime, Visit, aux_key};
 use super::scope::{Ctx, Origin};
 use super::seq::{self, mismatch};
-use super::state::{Child, Fan, Node, Seq};
+use super::state::{Fan, Node, Seq};
 use crate::flow::{FlowModule, ModuleValue, Parallelism};
 use serde_json::{Value, json};
 
@@ -59,10 +59,11 @@ pub(crate) fn begin(module: &FlowModule, ctx: &Ctx, path: &StepPath, rt: &mut Ru
         total,
         next: 0,
         limit,
-        running: Vec::new(),
+        running: Default::default(),
         succeeded: 0,
         failed: 0,
         broken: false,
+        wake: None,
     }))
 }
 
@@ -73,17 +74,33 @@ pub(crate) fn drive(
     path: &StepPath,
     rt: &mut Runtime,
 ) -> Result<Outcome, EngineError> {
-    let mut i = 0;
-    while i < fan.running.len() {
-        let child = &mut fan.running[i];
-        match drive_child(child, module, ctx, path, rt)? {
-            Outcome::Pending => i += 1,
-            outcome => {
-                let index = fan.running.remove(i).index;
-                if let Some(end) = settle(fan, index, outcome, module, path, rt) {
-                    return Ok(end);
-                }
-            }
+    // An event naming one child needs only that one visited (a wide loop has thousands).
+    let visit = rt.visit(path);
+    let indices: Vec<u32> = match visit {
+        Visit::Every => fan.running.keys().copied().collect(),
+        Visit::Only(index) => vec![index],
+        Visit::NoChild => Vec::new(),
+    };
+    // The earliest timer of the children, kept so that finding the next wake-up needs no walk
+    // over them. Unvisited children keep theirs; a timer that went away in a focused visit may
+    // leave it too early, which costs one spurious tick (that recomputes it), never a late one.
+    let mut wake = if visit == Visit::Every {
+        None
+    } else {
+        fan.wake
+    };
+    for index in indices {
+        let Some(body) = fan.running.get_mut(&index) else {
+            continue;
+        };
+        let outcome = drive_child(index, body, module, ctx, path, rt)?;
+        if matches!(outcome, Outcome::Pending) {
+            wake = earliest(wake, seq_wake(body));
+            continue;
+        }
+        fan.running.remove(&index);
+        if let Some(end) = settle(fan, index, outcome, module, path, rt) {
+            return Ok(end);
         }
     }
     while !fan.broken
@@ -91,23 +108,24 @@ pub(crate) fn drive(
         && fan.total.is_none_or(|t| fan.next < t)
         && (fan.limit == 0 || fan.running.len() < fan.limit as usize)
     {
-        let mut child = Child {
-            index: fan.next,
-            body: Seq::default(),
-        };
+        let (index, mut body) = (fan.next, Seq::default());
         fan.next += 1;
         if let Some(Value::Array(results)) = rt.store.get_mut(path.as_str()) {
             results.push(Value::Null);
         }
-        match drive_child(&mut child, module, ctx, path, rt)? {
-            Outcome::Pending => fan.running.push(child),
+        match drive_child(index, &mut body, module, ctx, path, rt)? {
+            Outcome::Pending => {
+                wake = earliest(wake, seq_wake(&body));
+                fan.running.insert(index, body);
+            }
             outcome => {
-                if let Some(end) = settle(fan, child.index, outcome, module, path, rt) {
+                if let Some(end) = settle(fan, index, outcome, module, path, rt) {
                     return Ok(end);
                 }
             }
         }
     }
+    fan.wake = wake;
     let finished = fan.broken || fan.total.is_some_and(|t| fan.next >= t);
     if !finished || !fan.running.is_empty() {
         return Ok(Outcome::Pending);
@@ -121,29 +139,30 @@ pub(crate) fn drive(
 }
 
 fn drive_child(
-    child: &mut Child,
+    index: u32,
+    body: &mut Seq,
     module: &FlowModule,
     ctx: &Ctx,
     path: &StepPath,
     rt: &mut Runtime,
 ) -> Result<Outcome, EngineError> {
-    let child_path = path.indexed(child.index);
+    let child_path = path.indexed(index);
     let (modules, origin) = match &module.value {
         ModuleValue::ForLoop(l) => (
             &l.modules[..],
             Origin::Iteration {
-                index: child.index,
+                index,
                 items_key: Some(aux_key(path, "items")),
             },
         ),
         ModuleValue::WhileLoop(l) => (
             &l.modules[..],
             Origin::Iteration {
-                index: child.index,
+                index,
                 items_key: None,
             },
         ),
-        ModuleValue::BranchAll(b) => match b.branches.get(child.index as usize) {
+        ModuleValue::BranchAll(b) => match b.branches.get(index as usize) {
             Some(branch) => (&branch.modules[..], Origin::Branch),
             None => {
                 return Err(mismatch(
@@ -160,7 +179,7 @@ fn drive_child(
         }
     };
     let child_ctx = Ctx::nested(ctx, child_path, modules, origin);
-    seq::drive(&mut child.body, &child_ctx, rt)
+    seq::drive(body, &child_ctx, rt)
 }
 
 /// Takes in a finished child. Returns how the whole module ends when this child ends it.
@@ -218,10 +237,10 @@ fn skips_failure(module: &FlowModule, index: u32) -> bool {
 
 /// Cancels the children still running when the module ends early.
 fn cancel_running(fan: &mut Fan, path: &StepPath, rt: &mut Runtime) {
-    for child in fan.running.drain(..) {
-        let child_path = path.indexed(child.index);
+    for (index, body) in std::mem::take(&mut fan.running) {
+        let child_path = path.indexed(index);
         let mut attempts = Vec::new();
-        seq_attempts(&child.body, &child_path, &mut attempts);
+        seq_attempts(&body, &child_path, &mut attempts);
         rt.actions
             .extend(attempts.into_iter().map(|id| Action::CancelAttempt { id }));
         rt.store.remove_under(&format!("{child_path}/"));

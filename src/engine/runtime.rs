@@ -26,7 +26,17 @@ pub(crate) struct Runtime<'r> {
     /// Re-issue `StartAttempt` / `AwaitApproval` for what is already running (after a restart).
     pub reissue: bool,
     pub budget: u32,
+    /// The step the event is about, if it names one: wide loops then visit only that iteration.
+    pub focus: Option<StepPath>,
     flows: HashMap<String, Arc<OpenFlow>>,
+}
+
+/// Which children of a loop or branchall a call needs to visit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Visit {
+    Every,
+    Only(u32),
+    NoChild,
 }
 
 pub(crate) struct Approval {
@@ -47,6 +57,7 @@ impl<'r> Runtime<'r> {
             approval: None,
             reissue: false,
             budget: MODULE_BUDGET,
+            focus: None,
             flows: HashMap::new(),
         }
     }
@@ -71,6 +82,21 @@ impl<'r> Runtime<'r> {
             Some(a) if a.step.as_ref().is_none_or(|s| s == step) => self.approval.take(),
             _ => None,
         }
+    }
+
+    /// The children of the loop or branchall at `path` that the current event can concern. A
+    /// timer can be due anywhere, so ticks (and resumes) visit every child.
+    pub fn visit(&self, path: &StepPath) -> Visit {
+        let Some(target) = &self.focus else {
+            return Visit::Every;
+        };
+        let index = target
+            .as_str()
+            .strip_prefix(path.as_str())
+            .and_then(|rest| rest.strip_prefix('['))
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(index, _)| index.parse().ok());
+        index.map_or(Visit::NoChild, Visit::Only)
     }
 
     /// The flow of a `flow` module, resolved once per call.

@@ -2,10 +2,11 @@
 //! counters of loops. Values live in the [`ResultStore`]; this part stays small whatever the
 //! size of the loops (a 10,000-iteration loop holds counters and its running iterations only).
 
-use super::api::RunOutcome;
+use super::api::StepError;
 use super::progress::{LoopProgress, Phase};
 use super::store::ResultStore;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything needed to continue a run; serialise it to survive a restart.
 ///
@@ -14,12 +15,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub(crate) flow: FlowNode,
+    /// How the run ended; a success's value is kept in `results` at [`RESULT_KEY`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) outcome: Option<RunOutcome>,
+    pub(crate) ended: Option<Ended>,
     /// State of the jitter generator, so a resumed run draws the same numbers.
     pub(crate) rng: u64,
     #[serde(default)]
     pub results: ResultStore,
+}
+
+/// Where a finished run's result is kept.
+pub(crate) const RESULT_KEY: &str = "#result";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "error", rename_all = "snake_case")]
+pub(crate) enum Ended {
+    Succeeded,
+    Failed(StepError),
+    Skipped,
+    Canceled,
 }
 
 /// A flow being run: the top-level flow or a subflow.
@@ -112,19 +126,17 @@ pub(crate) struct Fan {
     pub next: u32,
     /// How many children may run at once; 0 means no limit.
     pub limit: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub running: Vec<Child>,
+    /// The children running now, by index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub running: BTreeMap<u32, Seq>,
     pub succeeded: u32,
     pub failed: u32,
     /// A `stop_after_if` inside broke the loop: start no more children.
     #[serde(default, skip_serializing_if = "is_false")]
     pub broken: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Child {
-    pub index: u32,
-    pub body: Seq,
+    /// The earliest timer among the running children, or earlier (see `fan::drive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
