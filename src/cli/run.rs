@@ -6,7 +6,7 @@ use super::{Invalid, RunArgs, load_valid, preview};
 use crate::engine::{Env, RunOutcome};
 use crate::exec::local::LocalExecutor;
 use crate::exec::runners::Toolchain;
-use crate::expr::InProcess;
+use crate::expr::{Sandbox, SandboxConfig};
 use crate::flow::{self, OpenFlow};
 use crate::run::driver::{self, Approvals};
 use crate::run::resolve::LocalResolver;
@@ -41,7 +41,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
     let secrets =
         Secrets::load(args.variables.as_deref()).map_err(|e| Invalid::one(e.to_string()))?;
     let resolver = LocalResolver::new(scripts, secrets);
-    let evaluator = InProcess::default();
+    // Expressions come with the flow: evaluate them in bounded worker processes.
+    let evaluator = SandboxConfig::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|config| Sandbox::new(config).map_err(|e| e.to_string()))
+        .map_err(|e| Invalid::one(format!("cannot start the expression sandbox: {e}")))?;
     let env = Env {
         evaluator: &evaluator,
         resolver: &resolver,

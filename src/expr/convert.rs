@@ -83,6 +83,12 @@ pub(crate) fn describe(error: &JsError, context: &mut Context) -> String {
             Some(s) => s.to_std_string_escaped(),
             None => value.display().to_string(),
         },
-        None => error.to_string(),
+        // An engine error (a runtime limit): its first line, without the backtrace.
+        None => error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
