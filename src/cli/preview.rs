@@ -60,15 +60,25 @@ pub fn one_step_flow(
             .map_err(|e| Invalid::one(format!("--step {id}: input `{name}` (`{expr}`): {e}")))?;
         *transform = InputTransform::Static { value: evaluated };
     }
+    // Only the step itself runs: what surrounds it (retries, skip, stop, sleep, suspend) needs
+    // the rest of the flow. A fixed timeout still applies.
     let step = FlowModule {
         id: module.id.clone(),
         summary: module.summary.clone(),
         value,
+        retry: None,
+        continue_on_error: None,
+        stop_after_if: None,
+        stop_after_all_iters_if: None,
+        skip_if: None,
+        sleep: None,
         timeout: module
             .timeout
             .clone()
             .filter(|t| matches!(t, Timeout::Seconds(_))),
-        ..bare(&module.id)
+        suspend: None,
+        mock: None,
+        extra: Map::new(),
     };
     Ok(OpenFlow {
         summary: format!("step {id} of {}", flow.summary),
@@ -132,23 +142,4 @@ fn add_secrets(expr: &str, scope: &mut Scope, env: Env<'_>) -> Result<(), String
         scope.resources.insert(path, value);
     }
     Ok(())
-}
-
-/// A module with nothing around it: no retry, skip, sleep, stop or suspend.
-fn bare(id: &str) -> FlowModule {
-    FlowModule {
-        id: id.into(),
-        summary: None,
-        value: ModuleValue::Identity(Map::new()),
-        retry: None,
-        continue_on_error: None,
-        stop_after_if: None,
-        stop_after_all_iters_if: None,
-        skip_if: None,
-        sleep: None,
-        timeout: None,
-        suspend: None,
-        mock: None,
-        extra: Map::new(),
-    }
 }
