@@ -403,7 +403,7 @@ value:
               content: |
                 me="$1"
                 touch "{board}/$me"
-                sleep 0.5
+                sleep 0.8
                 ls "{board}" | wc -l
                 rm "{board}/$me"
               input_transforms:
