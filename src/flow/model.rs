@@ -325,7 +325,11 @@ impl<'de> Deserialize<'de> for ModuleValue {
         let mut raw = Map::<String, Value>::deserialize(deserializer)?;
         let type_name = match raw.remove("type") {
             Some(Value::String(t)) => t,
-            Some(other) => return Err(D::Error::custom(format!("`type` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`type` must be a string, got {other}"
+                )));
+            }
             None => return Err(D::Error::custom("missing field `type`")),
         };
         let rest = Value::Object(raw);
@@ -341,7 +345,10 @@ impl<'de> Deserialize<'de> for ModuleValue {
             "branchone" => ModuleValue::BranchOne(parse(rest)?),
             "branchall" => ModuleValue::BranchAll(parse(rest)?),
             "identity" => ModuleValue::Identity(parse(rest)?),
-            _ => ModuleValue::Unknown { type_name, raw: rest },
+            _ => ModuleValue::Unknown {
+                type_name,
+                raw: rest,
+            },
         })
     }
 }

@@ -1,0 +1,9 @@
+//! Kubernetes resources of the `millrace.dev` group.
+
+pub mod crdgen;
+pub mod flow;
+pub mod flowrun;
+mod schema;
+
+pub use flow::{Flow, FlowSpec, FlowStatus};
+pub use flowrun::{FlowRun, FlowRunSpec, FlowRunStatus};
