@@ -3,6 +3,7 @@
 pub mod crdgen;
 pub mod flow;
 pub mod flowrun;
+pub mod naming;
 mod schema;
 
 pub use flow::{Flow, FlowSpec, FlowStatus};
