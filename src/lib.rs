@@ -2,3 +2,4 @@
 
 pub mod expr;
 pub mod flow;
+pub mod k8s;
