@@ -423,3 +423,59 @@ async fn pod_runner_materialises_volumes_env_and_restarts_on_failure() -> Result
     assert_eq!(pods_api.logs(&name, &previous).await?, expected);
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_a_running_pod_stops_its_process_and_removes_it() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    let ns = cp.namespace("delete").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let pods = Api::<Pod>::namespaced(client, &ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "sleeper" },
+        "spec": { "restartPolicy": "Never", "containers": [{ "name": "main", "image": "busybox", "command": ["sleep", "300"] }] }
+    }))?;
+    pods.create(&PostParams::default(), &pod).await?;
+    within(
+        "pod Running",
+        await_condition(pods.clone(), "sleeper", |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref()?.phase.as_deref()) == Some("Running")
+        }),
+    )
+    .await??;
+    // The default grace period is 30s; the runner stops the process at once and completes the deletion.
+    pods.delete("sleeper", &DeleteParams::default()).await?;
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        await_condition(pods, "sleeper", |p: Option<&Pod>| p.is_none()),
+    )
+    .await
+    .context("pod still there")??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn finished_job_is_deleted_after_its_ttl() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    let ns = cp.namespace("ttl").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let mut short_lived = job("short", "true")?;
+    short_lived
+        .spec
+        .as_mut()
+        .unwrap()
+        .ttl_seconds_after_finished = Some(0);
+    let jobs = Api::<Job>::namespaced(client, &ns);
+    jobs.create(&PostParams::default(), &short_lived).await?;
+    within(
+        "ttl-after-finished deletion",
+        await_condition(jobs, "short", |j: Option<&Job>| j.is_none()),
+    )
+    .await??;
+    Ok(())
+}
