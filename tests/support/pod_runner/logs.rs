@@ -192,7 +192,8 @@ fn percent_decode(s: &str) -> String {
 
 type Body = BoxBody<Bytes, Infallible>;
 
-/// Serves the logs of pods in `namespace` on a free loopback port; returns the port.
+/// Serves the logs of pods in `namespace` on a free loopback port; returns the port. Unlike a kubelet it
+/// does not check the caller's client certificate: it listens on loopback only and serves test output.
 pub async fn serve(
     store: Arc<LogStore>,
     namespace: String,
