@@ -1,0 +1,22 @@
+//! Test support: a real Kubernetes control plane and a pod runner standing in for the kubelet.
+//!
+//! The pod runner **ignores container images**: each container's command runs as a process on this
+//! machine (see `pod_runner`). `runner.executions()` counts the process starts per pod.
+//!
+//! ```ignore
+//! let Some(cp) = support::control_plane().await else { return }; // skipped without binaries
+//! let client = cp.client();
+//! let ns = cp.namespace("my-test").await;
+//! let runner = cp.pod_runner(&ns).await;
+//! ```
+
+// Every test binary compiles this module and uses a different part of it.
+#![allow(dead_code, reason = "shared by several test binaries")]
+
+pub mod certs;
+pub mod control_plane;
+pub mod pod_runner;
+pub mod process;
+pub mod testbin;
+
+pub use control_plane::control_plane;
