@@ -22,6 +22,11 @@ fn main() {
     let property = "flow_input.a.b";
     let map = "results.x.map(v => v * 2)";
 
+    // What a fresh context per evaluation costs: the floor under every figure below.
+    report("fresh boa context alone", 1, || {
+        drop(boa_engine::Context::default());
+        Ok::<_, ()>(Value::Null)
+    });
     let in_process = InProcess::default();
     report("in process, property access", 1, || {
         in_process.eval(property, &small)
