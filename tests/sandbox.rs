@@ -125,10 +125,33 @@ fn a_crashing_worker_is_replaced() {
         .eval(&deep, &scope())
         .expect_err("the worker cannot parse it");
     assert!(
-        matches!(&error, ExprError::Internal(m) if m.contains("died")),
+        matches!(&error, ExprError::Internal(m) if m.contains("nests too deeply")),
         "{error:?}"
     );
     assert_eq!(sandbox.eval("flow_input.a.b", &scope()), Ok(json!(3)));
+}
+
+#[test]
+fn syntax_checks_run_in_a_worker() {
+    let sandbox = Sandbox::new(SandboxConfig {
+        workers: 1,
+        ..config()
+    })
+    .expect("the sandbox starts");
+    assert_eq!(sandbox.check("flow_input.a.b + 1"), Ok(()));
+    assert!(
+        matches!(sandbox.check("let x = ;"), Err(ExprError::Syntax(m)) if m.contains("line 1"))
+    );
+    // Nesting that would overflow the caller's stack costs only a worker.
+    let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let error = sandbox
+        .check(&deep)
+        .expect_err("the worker cannot parse it");
+    assert!(
+        matches!(&error, ExprError::Internal(m) if m.contains("stack")),
+        "{error:?}"
+    );
+    assert_eq!(sandbox.check("[1, 2]"), Ok(()));
 }
 
 #[test]

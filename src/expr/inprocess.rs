@@ -1,8 +1,9 @@
 //! Evaluation in the calling thread, in a fresh boa context per call.
 //!
 //! boa's runtime limits stop plain runaway loops and recursion, but nothing here bounds
-//! wall-clock time or memory: a hostile expression can still stall or bloat the caller.
-//! Use [`super::Sandbox`] for expressions nobody vetted.
+//! wall-clock time or memory, and a deeply nested source overflows the parser's stack:
+//! a hostile expression can still stall, bloat or abort the caller. Use
+//! [`super::Sandbox`] for expressions nobody vetted.
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::object::builtins::JsPromise;

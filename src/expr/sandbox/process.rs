@@ -146,6 +146,11 @@ impl WorkerProcess {
         if last_words.contains("memory allocation of") {
             return ExprError::Memory(self.memory_mib);
         }
+        if last_words.contains("overflowed its stack") {
+            return ExprError::Internal(
+                "the expression nests too deeply: the worker's stack overflowed".into(),
+            );
+        }
         match status {
             Ok(status) if status.signal() == Some(libc::SIGXCPU) => {
                 ExprError::Timeout(self.timeout.as_millis() as u64)
