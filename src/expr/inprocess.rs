@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::convert::{Stringify, describe, parse_json_text, to_js};
+use super::path::plain_path;
 use super::source::{Form, body_syntax_error, expression_body, form_of, strip_windmill_imports};
 use super::{Evaluator, ExprError, Scope};
 
@@ -103,6 +104,9 @@ impl InProcess {
 
 impl Evaluator for InProcess {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        if let Some(value) = plain_path(strip_windmill_imports(source), scope) {
+            return Ok(value);
+        }
         parse_json_text(&self.eval_to_json_text(source, scope)?)
     }
 }

@@ -5,6 +5,7 @@
 
 mod convert;
 mod inprocess;
+mod path;
 mod sandbox;
 mod scan;
 mod source;

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 pub use worker::worker_main;
 
+use super::path::plain_path;
 use super::scan::reachable_results;
 use super::source::strip_windmill_imports;
 use super::{Evaluator, ExprError, Limits, Scope};
@@ -116,6 +117,9 @@ impl Sandbox {
 impl Evaluator for Sandbox {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
         let source = strip_windmill_imports(source);
+        if let Some(value) = plain_path(source, scope) {
+            return Ok(value);
+        }
         let reachable = reachable_results(source, &scope.results);
         self.exchange(&eval_line(source, scope, reachable.as_ref()))
     }
