@@ -64,6 +64,13 @@ fn main() {
         );
     }
 
+    latency("in process, property access", || {
+        in_process.eval(property, &small)
+    });
+    latency("sandbox, property access", || {
+        sandbox.eval(property, &small)
+    });
+
     // 200 steps of ~5 KB each: `results.s7.n + 1` sends one step to the worker;
     // `(results)` defeats the static scan and sends all of them.
     let big = Scope {
@@ -117,5 +124,23 @@ fn report<E: std::fmt::Debug>(
     println!(
         "{label:<48} {per_second:>9.0} evals/s  {:>8.1} µs each",
         1e6 * threads as f64 / per_second
+    );
+}
+
+/// Median time of one evaluation when the evaluator has been idle for a moment, as when a
+/// flow evaluates a step's inputs between steps.
+fn latency<E: std::fmt::Debug>(label: &str, eval: impl Fn() -> Result<Value, E>) {
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(5));
+            let started = Instant::now();
+            eval().expect("the benchmark expression evaluates");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "{label:<48} median latency when idle {:>8.1} µs",
+        times[times.len() / 2].as_secs_f64() * 1e6
     );
 }

@@ -39,6 +39,12 @@ impl Default for Limits {
     }
 }
 
+/// A boa context with the limits set and the original `JSON.stringify` captured.
+pub(crate) struct FreshContext {
+    context: Context,
+    stringify: Stringify,
+}
+
 /// Evaluates in the calling thread. Holds no engine state between calls.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InProcess {
@@ -50,13 +56,8 @@ impl InProcess {
         Self { limits }
     }
 
-    /// The result as JSON text, as the sandbox worker sends it.
-    pub(crate) fn eval_to_json_text(
-        &self,
-        source: &str,
-        scope: &Scope,
-    ) -> Result<String, ExprError> {
-        let source = strip_windmill_imports(source);
+    /// A context no code has run in yet, with the limits set.
+    pub(crate) fn fresh_context(&self) -> Result<FreshContext, ExprError> {
         let mut context = Context::default();
         let mut limits = RuntimeLimits::default();
         limits.set_loop_iteration_limit(self.limits.loop_iterations);
@@ -65,7 +66,29 @@ impl InProcess {
         context.set_runtime_limits(limits);
         let stringify =
             Stringify::capture(&mut context).map_err(|e| ExprError::Internal(e.to_string()))?;
+        Ok(FreshContext { context, stringify })
+    }
 
+    /// The result as JSON text, as the sandbox worker sends it.
+    pub(crate) fn eval_to_json_text(
+        &self,
+        source: &str,
+        scope: &Scope,
+    ) -> Result<String, ExprError> {
+        Self::eval_in(self.fresh_context()?, source, scope)
+    }
+
+    /// Evaluates in `fresh`, which is used up: no context serves two evaluations.
+    pub(crate) fn eval_in(
+        fresh: FreshContext,
+        source: &str,
+        scope: &Scope,
+    ) -> Result<String, ExprError> {
+        let FreshContext {
+            mut context,
+            stringify,
+        } = fresh;
+        let source = strip_windmill_imports(source);
         let bindings = bindings(scope, &mut context)?;
         let names: Vec<&str> = bindings.iter().map(|(name, _)| *name).collect();
         let function = compile(source, &names, &mut context)?;

@@ -45,6 +45,9 @@ fn serve() -> io::Result<()> {
     set_limit(libc::RLIMIT_CORE, 0)?;
     send(&mut replies, &serde_json::to_string(&Reply::Ready)?)?;
 
+    // The next evaluation's context is built while the parent is busy elsewhere, and
+    // serves that evaluation only.
+    let mut next = Some(evaluator.fresh_context().map_err(io::Error::other)?);
     loop {
         // One large request must not hold its buffer, and so the memory budget, for good.
         line.clear();
@@ -52,15 +55,13 @@ fn serve() -> io::Result<()> {
         if requests.read_line(&mut line)? == 0 {
             return Ok(());
         }
+        limit_cpu(hello.cpu_seconds)?;
         let outcome = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Eval { source, scope }) => {
-                limit_cpu(hello.cpu_seconds)?;
-                evaluator.eval_to_json_text(&source, &scope)
-            }
-            Ok(Request::Check { source }) => {
-                limit_cpu(hello.cpu_seconds)?;
-                check_syntax(&source).map(|()| "null".to_owned())
-            }
+            Ok(Request::Eval { source, scope }) => match next.take() {
+                Some(fresh) => InProcess::eval_in(fresh, &source, &scope),
+                None => evaluator.eval_to_json_text(&source, &scope),
+            },
+            Ok(Request::Check { source }) => check_syntax(&source).map(|()| "null".to_owned()),
             Err(e) => Err(ExprError::Internal(format!(
                 "the worker got a malformed request: {e}"
             ))),
@@ -70,6 +71,9 @@ fn serve() -> io::Result<()> {
             Err(error) => serde_json::to_string(&Reply::Err(error))?,
         };
         send(&mut replies, &reply)?;
+        if next.is_none() {
+            next = Some(evaluator.fresh_context().map_err(io::Error::other)?);
+        }
     }
 }
 
