@@ -184,7 +184,7 @@ fn active_views(active: &Active, path: &StepPath, out: &mut Vec<StepView>) {
         }
         Node::Fan(fan) => (Phase::Running, 0, Some(fan.progress())),
         Node::BranchOne { .. } | Node::Subflow(_) => (Phase::Running, 0, None),
-        Node::Suspended { .. } => (Phase::Suspended, 0, None),
+        Node::Suspended { attempts, .. } => (Phase::Suspended, *attempts, None),
     };
     out.push(StepView {
         path: path.clone(),

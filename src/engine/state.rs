@@ -91,11 +91,13 @@ pub(crate) enum Node {
         body: Seq,
     },
     Subflow(Box<FlowNode>),
-    /// Finished successfully (result stored), now waiting for approvals.
+    /// Finished successfully (result stored) after `attempts`, now waiting for approvals.
     Suspended {
         approvals: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attempts: u32,
     },
 }
 
