@@ -1,6 +1,8 @@
 //! The golden table of expressions (tests/data/expressions.json), run against every evaluator.
 
-use millrace::expr::{Evaluator, ExprError, InProcess, Scope};
+use millrace::expr::{
+    Evaluator, ExprError, InProcess, Sandbox, SandboxConfig, Scope, WORKER_SUBCOMMAND,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -36,6 +38,7 @@ fn kind(error: &ExprError) -> &'static str {
         ExprError::Thrown(_) => "thrown",
         ExprError::Timeout(_) => "timeout",
         ExprError::Memory(_) => "memory",
+        ExprError::ResultTooLarge(_) => "too large",
         ExprError::Internal(_) => "internal",
     }
 }
@@ -62,7 +65,7 @@ fn check(evaluator: &dyn Evaluator, case: &Case) -> Option<String> {
     }
 }
 
-pub fn assert_golden(evaluator: &dyn Evaluator) {
+fn assert_golden(evaluator: &dyn Evaluator) {
     let cases = cases();
     assert!(
         cases.len() >= 60,
@@ -86,4 +89,13 @@ pub fn assert_golden(evaluator: &dyn Evaluator) {
 #[test]
 fn golden_table_in_process() {
     assert_golden(&InProcess::default());
+}
+
+#[test]
+fn golden_table_in_sandbox() {
+    let config = SandboxConfig::new(
+        env!("CARGO_BIN_EXE_millrace"),
+        vec![WORKER_SUBCOMMAND.to_owned()],
+    );
+    assert_golden(&Sandbox::new(config).expect("the sandbox starts"));
 }

@@ -1,8 +1,9 @@
 //! Evaluation in the calling thread, in a fresh boa context per call.
 //!
 //! boa's runtime limits stop plain runaway loops and recursion, but nothing here bounds
-//! wall-clock time or memory: a hostile expression can still stall or bloat the caller.
-//! Use [`super::Sandbox`] for expressions nobody vetted.
+//! wall-clock time or memory, and a deeply nested source overflows the parser's stack:
+//! a hostile expression can still stall, bloat or abort the caller. Use
+//! [`super::Sandbox`] for expressions nobody vetted.
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::object::builtins::JsPromise;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::convert::{Stringify, describe, parse_json_text, to_js};
+use super::path::plain_path;
 use super::source::{Form, body_syntax_error, expression_body, form_of, strip_windmill_imports};
 use super::{Evaluator, ExprError, Scope};
 
@@ -102,6 +104,9 @@ impl InProcess {
 
 impl Evaluator for InProcess {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        if let Some(value) = plain_path(strip_windmill_imports(source), scope) {
+            return Ok(value);
+        }
         parse_json_text(&self.eval_to_json_text(source, scope)?)
     }
 }

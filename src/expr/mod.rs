@@ -5,10 +5,13 @@
 
 mod convert;
 mod inprocess;
+mod path;
+mod sandbox;
 mod scan;
 mod source;
 
 pub use inprocess::{InProcess, Limits};
+pub use sandbox::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND, worker_main};
 pub use scan::referenced_secrets;
 pub use source::check_syntax;
 
@@ -26,15 +29,23 @@ pub struct Scope {
     pub results: Map<String, Value>,
     pub flow_env: Map<String, Value>,
     /// `result`: only in predicates, `iterator`, `sleep`, `timeout`, `parallelism`.
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     /// `error`: the error inside `previous_result`, when there is one.
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
     /// `resume`: the payload of the last approval.
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub resume: Option<Value>,
     /// Values of `variable(path)` by path, resolved by the caller before evaluation.
     pub variables: Map<String, Value>,
     /// Values of `resource(path)` by path, resolved by the caller before evaluation.
     pub resources: Map<String, Value>,
+}
+
+/// A present field is `Some`, even when it is `null`: a step's `result` can be null.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -47,6 +58,8 @@ pub enum ExprError {
     Timeout(u64),
     #[error("expression exceeded its memory limit of {0} MiB")]
     Memory(u64),
+    #[error("expression result is larger than the limit of {0} bytes")]
+    ResultTooLarge(usize),
     #[error("expression evaluator failed: {0}")]
     Internal(String),
 }
@@ -54,6 +67,13 @@ pub enum ExprError {
 /// Evaluates expressions; implementations must keep no state from one call to the next.
 pub trait Evaluator: Send + Sync {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError>;
+
+    /// Parses `source` without evaluating it. By default in the calling thread, like
+    /// [`check_syntax`], where a deeply nested source can overflow the stack and abort the
+    /// process; [`Sandbox`] parses in a worker, which is the safe choice for untrusted flows.
+    fn check(&self, source: &str) -> Result<(), ExprError> {
+        check_syntax(source)
+    }
 }
 
 /// JavaScript truthiness of a JSON value, for predicates (`skip_if`, `stop_after_if`, branch `expr`).

@@ -1,4 +1,9 @@
-//! Cheap textual scans of an expression: which secrets it names.
+//! Cheap textual scans of an expression: which secrets it names and which step results
+//! it can reach. Both are conservative: when the text is not plainly static they say so.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
 
 /// The literal paths of `variable('…')` and `resource('…')` calls in `source`, in order of
 /// first appearance, so a caller can resolve only those before evaluating. Calls with a
@@ -29,6 +34,53 @@ fn literal_call_args(source: &str, function: &str) -> Vec<String> {
         }
     }
     paths
+}
+
+/// The step ids an expression reads from `results`, when every mention of `results` is a
+/// static member access (`results.a`, `results?.a`, `results['a']`) of a step that exists.
+/// `None` means the expression may reach any result, so all of them must be bound.
+pub(crate) fn reachable_results(
+    source: &str,
+    results: &Map<String, Value>,
+) -> Option<BTreeSet<String>> {
+    // Unicode escapes can spell `results` without the word appearing, and a direct `eval`
+    // can compute the name: both defeat a textual scan.
+    if source.contains("\\u") || word_occurrences(source, "eval").next().is_some() {
+        return None;
+    }
+    let mut reached = BTreeSet::new();
+    for (start, end) in word_occurrences(source, "results") {
+        if is_property_name(source, start) {
+            continue;
+        }
+        let key = static_member(&source[end..])?;
+        if !results.contains_key(key) {
+            // Not a step: possibly an inherited member such as `hasOwnProperty`.
+            return None;
+        }
+        reached.insert(key.to_owned());
+    }
+    Some(reached)
+}
+
+/// The member name of `.name`, `?.name`, `['name']` or `?.['name']` at the start of `rest`.
+fn static_member(rest: &str) -> Option<&str> {
+    let rest = rest.trim_start();
+    let (optional, rest) = match rest.strip_prefix("?.") {
+        Some(after) => (true, after.trim_start()),
+        None => (false, rest),
+    };
+    if let Some(after) = rest.strip_prefix('[') {
+        let (name, after) = string_literal(after.trim_start())?;
+        return after.trim_start().starts_with(']').then_some(name);
+    }
+    let rest = if optional {
+        rest
+    } else {
+        rest.strip_prefix('.')?.trim_start()
+    };
+    let len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+    (len > 0).then(|| &rest[..len])
 }
 
 /// A quoted string without escapes or substitutions at the start of `text`, and the text after it.
@@ -76,6 +128,7 @@ fn is_ident_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn finds_literal_secret_paths() {
@@ -88,5 +141,39 @@ mod tests {
             referenced_secrets("myvariable('x') + variable(`a${b}`)"),
             (vec![], vec![])
         );
+    }
+
+    fn steps() -> Map<String, Value> {
+        json!({"a": 1, "b": 2, "c": 3}).as_object().unwrap().clone()
+    }
+
+    fn reach(source: &str) -> Option<Vec<String>> {
+        reachable_results(source, &steps()).map(|set| set.into_iter().collect())
+    }
+
+    #[test]
+    fn static_accesses_reach_only_their_steps() {
+        assert_eq!(
+            reach("results.a + results?.b.x + results['a'] + flow_input.results"),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(reach("results?.[\"c\"]"), Some(vec!["c".into()]));
+        assert_eq!(reach("flow_input.x"), Some(vec![]));
+    }
+
+    #[test]
+    fn dynamic_accesses_reach_everything() {
+        for source in [
+            "Object.keys(results)",
+            "results[flow_input.k]",
+            "({...results})",
+            "results.hasOwnProperty('a')",
+            "results.missing",
+            "eval('res' + 'ults')",
+            "r\\u0065sults.a",
+            "(results => results.a)(1)",
+        ] {
+            assert_eq!(reach(source), None, "{source}");
+        }
     }
 }
