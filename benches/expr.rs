@@ -19,10 +19,20 @@ fn main() {
             .clone(),
         ..Scope::default()
     };
-    let property = "flow_input.a.b";
+    // `flow_input.a.b` is answered without an engine; the parentheses make the engine run.
+    let plain = "flow_input.a.b";
+    let property = "(flow_input.a.b)";
     let map = "results.x.map(v => v * 2)";
 
+    // What a fresh context per evaluation costs: the floor under every engine figure.
+    report("fresh boa context alone", 1, || {
+        drop(boa_engine::Context::default());
+        Ok::<_, ()>(Value::Null)
+    });
     let in_process = InProcess::default();
+    report("in process, plain path (no engine)", 1, || {
+        in_process.eval(plain, &small)
+    });
     report("in process, property access", 1, || {
         in_process.eval(property, &small)
     });
@@ -38,6 +48,9 @@ fn main() {
         "sandbox start, 2 workers: {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
+    report("sandbox, plain path (no worker)", 1, || {
+        sandbox.eval(plain, &small)
+    });
     for threads in [1, 2] {
         report(
             &format!("sandbox, property access, {threads} thread(s)"),
@@ -51,20 +64,27 @@ fn main() {
         );
     }
 
-    // 200 steps of ~5 KB each: `results.s7.n` sends one step to the worker; `(results)`
-    // defeats the static scan and sends all of them.
+    latency("in process, property access", || {
+        in_process.eval(property, &small)
+    });
+    latency("sandbox, property access", || {
+        sandbox.eval(property, &small)
+    });
+
+    // 200 steps of ~5 KB each: `results.s7.n + 1` sends one step to the worker;
+    // `(results)` defeats the static scan and sends all of them.
     let big = Scope {
         results: big_results(200, 5_000),
         ..small.clone()
     };
     report("sandbox, 1 MB of results, one step sent", 1, || {
-        sandbox.eval("results.s7.n", &big)
+        sandbox.eval("results.s7.n + 1", &big)
     });
     report("sandbox, 1 MB of results, all sent", 1, || {
-        sandbox.eval("(results).s7.n", &big)
+        sandbox.eval("(results).s7.n + 1", &big)
     });
     report("in process, 1 MB of results bound", 1, || {
-        in_process.eval("results.s7.n", &big)
+        in_process.eval("results.s7.n + 1", &big)
     });
 }
 
@@ -104,5 +124,23 @@ fn report<E: std::fmt::Debug>(
     println!(
         "{label:<48} {per_second:>9.0} evals/s  {:>8.1} µs each",
         1e6 * threads as f64 / per_second
+    );
+}
+
+/// Median time of one evaluation when the evaluator has been idle for a moment, as when a
+/// flow evaluates a step's inputs between steps.
+fn latency<E: std::fmt::Debug>(label: &str, eval: impl Fn() -> Result<Value, E>) {
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(5));
+            let started = Instant::now();
+            eval().expect("the benchmark expression evaluates");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "{label:<48} median latency when idle {:>8.1} µs",
+        times[times.len() / 2].as_secs_f64() * 1e6
     );
 }

@@ -7,4 +7,5 @@ pub mod expr;
 pub mod flow;
 pub mod graph;
 pub mod hub;
+pub mod k8s;
 pub mod run;

@@ -130,7 +130,7 @@ fn the_seed_tutorial_posts_to_a_slack_webhook_when_given_one() {
 
 #[test]
 fn the_windmill_export_runs_unchanged_with_typescript_scripts_and_subflows() {
-    if !support::typescript_available() {
+    if !support::local::typescript_available() {
         return;
     }
     let (code, result, stderr) =
@@ -496,7 +496,7 @@ value:
         .parse()
         .unwrap();
     assert!(
-        support::process_is_gone(step),
+        support::local::process_is_gone(step),
         "the step's process {step} survived"
     );
 }

@@ -182,7 +182,7 @@ async fn timeout_kills_the_whole_process_group() {
         .parse()
         .unwrap();
     assert!(
-        support::process_is_gone(child),
+        support::local::process_is_gone(child),
         "the background child {child} survived"
     );
 }
@@ -231,7 +231,7 @@ async fn the_global_limit_bounds_concurrent_attempts() {
 
 #[tokio::test]
 async fn typescript_main_gets_args_in_declaration_order() {
-    if !support::typescript_available() {
+    if !support::local::typescript_available() {
         return;
     }
     let script = "export async function main(b: number, a: string) {\n  console.log('noise');\n  return { a, b };\n}\n";

@@ -7,10 +7,17 @@ use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Deserialize)]
+struct Table {
+    /// The scope of every case that names none.
+    default_scope: Scope,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
 struct Case {
     name: String,
     expr: String,
-    scope: Scope,
+    scope: Option<Scope>,
     #[serde(default, deserialize_with = "present")]
     expected: Option<Value>,
     error: Option<ExpectedError>,
@@ -27,9 +34,9 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
     Value::deserialize(deserializer).map(Some)
 }
 
-fn cases() -> Vec<Case> {
+fn table() -> Table {
     let text = include_str!("data/expressions.json");
-    serde_json::from_str(text).expect("tests/data/expressions.json is a list of cases")
+    serde_json::from_str(text).expect("tests/data/expressions.json holds a default scope and cases")
 }
 
 fn kind(error: &ExprError) -> &'static str {
@@ -45,8 +52,8 @@ fn kind(error: &ExprError) -> &'static str {
 
 /// Why `case` fails on `evaluator`, if it does. Values are compared as text so that
 /// object key order counts.
-fn check(evaluator: &dyn Evaluator, case: &Case) -> Option<String> {
-    let got = evaluator.eval(&case.expr, &case.scope);
+fn check(evaluator: &dyn Evaluator, case: &Case, default_scope: &Scope) -> Option<String> {
+    let got = evaluator.eval(&case.expr, case.scope.as_ref().unwrap_or(default_scope));
     match (&case.expected, &case.error, got) {
         (Some(expected), None, Ok(value)) => {
             let (expected, value) = (expected.to_string(), value.to_string());
@@ -66,7 +73,10 @@ fn check(evaluator: &dyn Evaluator, case: &Case) -> Option<String> {
 }
 
 fn assert_golden(evaluator: &dyn Evaluator) {
-    let cases = cases();
+    let Table {
+        default_scope,
+        cases,
+    } = table();
     assert!(
         cases.len() >= 60,
         "the golden table needs at least 60 cases"
@@ -74,7 +84,8 @@ fn assert_golden(evaluator: &dyn Evaluator) {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
-            check(evaluator, case).map(|why| format!("{} ({:?}): {why}", case.name, case.expr))
+            check(evaluator, case, &default_scope)
+                .map(|why| format!("{} ({:?}): {why}", case.name, case.expr))
         })
         .collect();
     assert!(

@@ -1,6 +1,8 @@
 //! Hostile expressions in the sandbox: each fails alone, in bounded time, while a normal
 //! evaluation next to it succeeds.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -123,10 +125,33 @@ fn a_crashing_worker_is_replaced() {
         .eval(&deep, &scope())
         .expect_err("the worker cannot parse it");
     assert!(
-        matches!(&error, ExprError::Internal(m) if m.contains("died")),
+        matches!(&error, ExprError::Internal(m) if m.contains("nests too deeply")),
         "{error:?}"
     );
     assert_eq!(sandbox.eval("flow_input.a.b", &scope()), Ok(json!(3)));
+}
+
+#[test]
+fn syntax_checks_run_in_a_worker() {
+    let sandbox = Sandbox::new(SandboxConfig {
+        workers: 1,
+        ..config()
+    })
+    .expect("the sandbox starts");
+    assert_eq!(sandbox.check("flow_input.a.b + 1"), Ok(()));
+    assert!(
+        matches!(sandbox.check("let x = ;"), Err(ExprError::Syntax(m)) if m.contains("line 1"))
+    );
+    // Nesting that would overflow the caller's stack costs only a worker.
+    let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let error = sandbox
+        .check(&deep)
+        .expect_err("the worker cannot parse it");
+    assert!(
+        matches!(&error, ExprError::Internal(m) if m.contains("stack")),
+        "{error:?}"
+    );
+    assert_eq!(sandbox.check("[1, 2]"), Ok(()));
 }
 
 #[test]
@@ -181,4 +206,79 @@ fn a_program_that_is_not_a_worker_is_refused() {
         matches!(&error, ExprError::Internal(m) if m.contains("cannot start the expression worker")),
         "{error:?}"
     );
+}
+
+/// Set in the copy of this test binary that plays the parent in `busy_workers_die_with_their_parent`.
+const PARENT_ROLE: &str = "MILLRACE_TEST_SANDBOX_PARENT";
+
+#[test]
+fn busy_workers_die_with_their_parent() {
+    if std::env::var_os(PARENT_ROLE).is_some() {
+        // Busy workers do not notice their stdin closing, and nothing else would stop
+        // these loops for a minute: only the parent-death signal ends them in time.
+        let mut config = config();
+        config.timeout = Duration::from_secs(60);
+        config.limits.loop_iterations = u64::MAX;
+        let sandbox = Sandbox::new(config).expect("the sandbox starts");
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| sandbox.eval("while (true) {}", &scope()));
+            }
+            thread::sleep(Duration::from_millis(300));
+            println!("sandbox busy");
+            thread::sleep(Duration::from_secs(60));
+        });
+        return;
+    }
+    let mut parent = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "--exact",
+            "busy_workers_die_with_their_parent",
+            "--nocapture",
+        ])
+        .env(PARENT_ROLE, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the parent starts");
+    let stdout = BufReader::new(parent.stdout.take().expect("piped"));
+    for line in stdout.lines() {
+        if line.expect("the parent writes lines") == "sandbox busy" {
+            break;
+        }
+    }
+    let workers = children(parent.id());
+    assert_eq!(workers.len(), 2, "the parent runs two workers");
+    parent.kill().expect("the parent can be killed");
+    parent.wait().expect("the parent is reaped");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while workers.iter().any(|&pid| alive(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "workers {workers:?} outlived their parent"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).expect("the parent's threads are listed");
+    tasks
+        .flat_map(|task| {
+            let list = std::fs::read_to_string(task.expect("a thread").path().join("children"))
+                .unwrap_or_default();
+            list.split_whitespace()
+                .map(|p| p.parse().expect("a pid"))
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// Running or sleeping; a zombie waiting for a reaper counts as dead.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with(['Z', 'X']))
+    })
 }

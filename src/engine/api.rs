@@ -40,7 +40,8 @@ pub enum Action {
     /// Stop this attempt; no event is expected for it afterwards.
     CancelAttempt { id: AttemptId },
     /// Call `advance` with [`Event::Tick`] at or after this time. Every `advance` that leaves a
-    /// timer pending returns exactly one `WakeAt` (the earliest), replacing any earlier one.
+    /// timer pending returns exactly one `WakeAt`, replacing any earlier one; it is the same as
+    /// [`RunState::next_wake_ms`](super::RunState::next_wake_ms).
     WakeAt { at_ms: u64 },
     /// The step is suspended until `required_events` approvals arrive (or `timeout_at_ms` passes).
     AwaitApproval {

@@ -20,23 +20,20 @@ pub(crate) fn args(
         InputTransform::Javascript { expr } => Some(expr.as_str()),
         InputTransform::Static { .. } => None,
     });
-    // Static-only steps need no scope at all.
-    let scope = if sources.clone().next().is_some() {
-        Some(
-            ctx.scope(rt.store, rt.env, sources, None)
-                .map_err(|e| name_step(e, path, "input_transforms"))?,
-        )
-    } else {
-        None
-    };
+    // Built at the first expression, for all of them; static-only steps need none.
+    let mut scope = None;
     let mut args = Map::new();
     for (name, transform) in transforms {
         let value = match transform {
             InputTransform::Static { value } => value.clone(),
             InputTransform::Javascript { expr } => {
-                let scope = scope
-                    .as_ref()
-                    .expect("a scope is built when a transform is an expression");
+                let scope = match &mut scope {
+                    Some(scope) => scope,
+                    empty @ None => empty.insert(
+                        ctx.scope(rt.store, rt.env, sources.clone(), None)
+                            .map_err(|e| name_step(e, path, "input_transforms"))?,
+                    ),
+                };
                 rt.env
                     .evaluator
                     .eval(expr, scope)
@@ -108,18 +105,30 @@ pub(crate) fn seconds(value: &Value, path: &StepPath, field: &str) -> Result<f64
 fn not_a_number(path: &StepPath, field: &str, value: &Value) -> StepError {
     StepError::new(
         "InvalidValue",
-        format!("step `{path}`: `{field}` must be a number of seconds, got {value}"),
+        format!(
+            "{}: `{field}` must be a number of seconds, got {value}",
+            subject(path)
+        ),
     )
 }
 
 fn expr_error(path: &StepPath, field: &str, error: crate::expr::ExprError) -> StepError {
     StepError::new(
         "ExpressionError",
-        format!("step `{path}`: {field}: {error}"),
+        format!("{}: {field}: {error}", subject(path)),
     )
 }
 
 fn name_step(mut error: StepError, path: &StepPath, field: &str) -> StepError {
-    error.message = format!("step `{path}`: {field}: {}", error.message);
+    error.message = format!("{}: {field}: {}", subject(path), error.message);
     error
+}
+
+/// How messages name the module at `path` (the root path is the flow itself, for `skip_expr`).
+fn subject(path: &StepPath) -> String {
+    if path.is_root() {
+        "the flow".to_string()
+    } else {
+        format!("step `{path}`")
+    }
 }

@@ -92,7 +92,10 @@ pub(crate) fn drive(
         (Node::Script(leaf), ModuleValue::RawScript(_) | ModuleValue::Script(_)) => {
             Ok(script::drive(leaf, module, ctx, path, rt))
         }
-        (Node::Fan(state), _) => fan::drive(state, module, ctx, path, rt),
+        (
+            Node::Fan(state),
+            ModuleValue::ForLoop(_) | ModuleValue::WhileLoop(_) | ModuleValue::BranchAll(_),
+        ) => fan::drive(state, module, ctx, path, rt),
         (Node::BranchOne { branch, body }, ModuleValue::BranchOne(b)) => {
             branch::drive(*branch, body, b, ctx, path, rt)
         }
@@ -101,9 +104,10 @@ pub(crate) fn drive(
             Node::Suspended {
                 approvals,
                 until_ms,
+                ..
             },
             _,
-        ) => Ok(suspended(approvals, *until_ms, module, path, rt)),
+        ) if module.suspend.is_some() => Ok(suspended(approvals, *until_ms, module, path, rt)),
         (_, value) => Err(mismatch(
             path,
             format!("the state does not fit a `{}` module", value.type_name()),
@@ -112,12 +116,14 @@ pub(crate) fn drive(
 }
 
 /// Applies `stop_after_if` (and, for loops and branchall, `stop_after_all_iters_if`) and
-/// `suspend` to a module that succeeded with `value`. `Err` is the suspended node to keep.
+/// `suspend` to a module that succeeded with `value` after `attempts` attempts. `Err` is the
+/// suspended node to keep.
 pub(crate) fn after_success(
     module: &FlowModule,
     ctx: &Ctx,
     path: &StepPath,
     value: Value,
+    attempts: u32,
     rt: &mut Runtime,
 ) -> Result<Outcome, Node> {
     let fans_out = matches!(
@@ -159,6 +165,7 @@ pub(crate) fn after_success(
             Err(Node::Suspended {
                 approvals: 0,
                 until_ms,
+                attempts,
             })
         }
         None => Ok(Outcome::Complete {
@@ -176,10 +183,9 @@ fn suspended(
     path: &StepPath,
     rt: &mut Runtime,
 ) -> Outcome {
-    let suspend = module
-        .suspend
-        .as_ref()
-        .expect("only a module with `suspend` is suspended");
+    let Some(suspend) = &module.suspend else {
+        return Outcome::Pending;
+    };
     let go_on_anyway = suspend.continue_on_disapprove_timeout == Some(true);
     if let Some(approval) = rt.take_approval(path) {
         if !approval.approved {

@@ -4,7 +4,7 @@
 
 use super::api::RunOutcome;
 use super::path::{AttemptId, StepPath};
-use super::state::{Active, Ended, FlowNode, LeafPhase, Node, RESULT_KEY, RunState, Seq};
+use super::state::{Active, Ended, FlowNode, LeafPhase, Node, RunState, Seq};
 use crate::flow::OpenFlow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -72,10 +72,10 @@ impl RunState {
     /// How the run ended, once it has.
     pub fn outcome(&self) -> Option<RunOutcome> {
         Some(match self.ended.as_ref()? {
-            Ended::Succeeded => {
-                RunOutcome::Succeeded(self.results.get(RESULT_KEY).cloned().unwrap_or(Value::Null))
+            Ended::Succeeded { result_key } => {
+                RunOutcome::Succeeded(self.results.get(result_key).cloned().unwrap_or(Value::Null))
             }
-            Ended::Failed(error) => RunOutcome::Failed(error.clone()),
+            Ended::Failed { error } => RunOutcome::Failed(error.clone()),
             Ended::Skipped => RunOutcome::Skipped,
             Ended::Canceled => RunOutcome::Canceled,
         })
@@ -129,8 +129,8 @@ impl RunState {
         };
         let phase = match &self.ended {
             None => Phase::Running,
-            Some(Ended::Succeeded) => Phase::Succeeded,
-            Some(Ended::Failed(_)) => Phase::Failed,
+            Some(Ended::Succeeded { .. }) => Phase::Succeeded,
+            Some(Ended::Failed { .. }) => Phase::Failed,
             Some(Ended::Skipped) => Phase::Skipped,
             Some(Ended::Canceled) => Phase::Canceled,
         };
@@ -152,7 +152,10 @@ impl RunState {
     /// When the engine next wants a [`Event::Tick`](super::Event::Tick): the earliest pending
     /// timer (possibly a little earlier after a timer inside a wide loop went away).
     pub fn next_wake_ms(&self) -> Option<u64> {
-        flow_wake(&self.flow)
+        if self.ended.is_some() {
+            return None;
+        }
+        earliest(flow_wake(&self.flow), self.yielded_at)
     }
 }
 
@@ -184,7 +187,7 @@ fn active_views(active: &Active, path: &StepPath, out: &mut Vec<StepView>) {
         }
         Node::Fan(fan) => (Phase::Running, 0, Some(fan.progress())),
         Node::BranchOne { .. } | Node::Subflow(_) => (Phase::Running, 0, None),
-        Node::Suspended { .. } => (Phase::Suspended, 0, None),
+        Node::Suspended { attempts, .. } => (Phase::Suspended, *attempts, None),
     };
     out.push(StepView {
         path: path.clone(),

@@ -4,7 +4,7 @@ use super::api::{Action, EngineError, Env, Event, RunOutcome};
 use super::flow_node::{self, FlowStatus};
 use super::path::StepPath;
 use super::runtime::{Approval, Runtime, aux_key};
-use super::state::{Ended, FlowNode, RESULT_KEY, RunState};
+use super::state::{Ended, FlowNode, RunState};
 use super::store::ResultStore;
 use crate::flow::OpenFlow;
 use serde_json::Value;
@@ -22,6 +22,7 @@ pub fn start(
         flow: FlowNode::default(),
         ended: None,
         rng: seed,
+        yielded_at: None,
         results: ResultStore::default(),
     };
     let root = StepPath::root();
@@ -105,13 +106,11 @@ fn pump(
     let mut rt = Runtime::new(env, now_ms, &mut state.results, &mut state.rng);
     setup(&mut rt);
     let status = flow_node::drive(&mut state.flow, &flow.value, &StepPath::root(), 0, &mut rt)?;
-    let out_of_budget = rt.budget == 0;
+    state.yielded_at = (rt.budget == 0).then_some(now_ms);
     let mut actions = rt.actions;
     let outcome = match status {
         FlowStatus::Pending => {
-            let wake = state.next_wake_ms();
-            let wake = if out_of_budget { Some(now_ms) } else { wake };
-            actions.extend(wake.map(|at_ms| Action::WakeAt { at_ms }));
+            actions.extend(state.next_wake_ms().map(|at_ms| Action::WakeAt { at_ms }));
             return Ok(actions);
         }
         FlowStatus::Succeeded(value) => RunOutcome::Succeeded(value),
@@ -121,13 +120,40 @@ fn pump(
     Ok(finish(state, outcome, actions))
 }
 
+/// Where the store already holds the run's result (the last step's key, or the inputs of an
+/// empty flow), else a new `#result` key.
+fn result_key(state: &mut RunState, value: &Value) -> String {
+    let last = state
+        .flow
+        .handler
+        .as_ref()
+        .unwrap_or(&state.flow.main)
+        .done
+        .last();
+    let candidates = [
+        last.map(|r| r.id.clone()),
+        Some(aux_key(&StepPath::root(), "input")),
+    ];
+    if let Some(key) = candidates
+        .into_iter()
+        .flatten()
+        .find(|k| state.results.get(k) == Some(value))
+    {
+        return key;
+    }
+    let key = aux_key(&StepPath::root(), "result");
+    state.results.insert(key.clone(), value.clone());
+    key
+}
+
 fn finish(state: &mut RunState, outcome: RunOutcome, mut actions: Vec<Action>) -> Vec<Action> {
     state.ended = Some(match &outcome {
-        RunOutcome::Succeeded(value) => {
-            state.results.insert(RESULT_KEY.to_string(), value.clone());
-            Ended::Succeeded
-        }
-        RunOutcome::Failed(error) => Ended::Failed(error.clone()),
+        RunOutcome::Succeeded(value) => Ended::Succeeded {
+            result_key: result_key(state, value),
+        },
+        RunOutcome::Failed(error) => Ended::Failed {
+            error: error.clone(),
+        },
         RunOutcome::Skipped => Ended::Skipped,
         RunOutcome::Canceled => Ended::Canceled,
     });

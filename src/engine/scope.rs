@@ -64,9 +64,13 @@ impl<'a> Ctx<'a> {
 
     /// `previous_result` for the current module.
     pub fn previous_result(&self, store: &ResultStore) -> Value {
-        let done = self.done.get();
-        if done > 0 {
-            let key = self.path.child(&self.modules[done - 1].id);
+        if let Some(previous) = self
+            .done
+            .get()
+            .checked_sub(1)
+            .and_then(|i| self.modules.get(i))
+        {
+            let key = self.path.child(&previous.id);
             return store.get(key.as_str()).cloned().unwrap_or(Value::Null);
         }
         match &self.origin {
@@ -138,7 +142,7 @@ impl<'a> Ctx<'a> {
         }
         let mut results = Map::new();
         for c in chain.into_iter().rev() {
-            for module in &c.modules[..c.done.get()] {
+            for module in c.modules.iter().take(c.done.get()) {
                 let key = c.path.child(&module.id);
                 results.insert(
                     module.id.clone(),

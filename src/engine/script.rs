@@ -89,7 +89,7 @@ fn finished(
     let Some(retry) = &module.retry else {
         return Outcome::Failed(error);
     };
-    let delay = match delay_ms(retry, leaf.attempt - 1, next_random(rt.rng)) {
+    let delay = match delay_ms(retry, leaf.attempt.saturating_sub(1), next_random(rt.rng)) {
         Ok(Some(delay)) => delay,
         Ok(None) => return Outcome::Failed(error),
         Err(e) => {

@@ -55,7 +55,14 @@ pub(crate) fn drive(seq: &mut Seq, ctx: &Ctx, rt: &mut Runtime) -> Result<Outcom
             }
         };
         let outcome = match outcome {
-            Outcome::Done(value) => match module::after_success(module, ctx, &path, value, rt) {
+            Outcome::Done(value) => match module::after_success(
+                module,
+                ctx,
+                &path,
+                value,
+                attempts(seq.current.as_deref()),
+                rt,
+            ) {
                 Ok(outcome) => outcome,
                 Err(suspended) => {
                     let started_ms = seq.current.as_ref().map_or(rt.now, |a| a.started_ms);
@@ -109,15 +116,15 @@ fn complete(
     rt: &mut Runtime,
 ) {
     let active = seq.current.take();
-    let (started_ms, attempts, progress) = match active.as_deref() {
+    let attempts = attempts(active.as_deref());
+    let (started_ms, progress) = match active.as_deref() {
         Some(Active {
-            started_ms, node, ..
-        }) => match node {
-            Node::Script(leaf) => (*started_ms, leaf.attempt, None),
-            Node::Fan(fan) => (*started_ms, 0, Some(fan.progress())),
-            _ => (*started_ms, 0, None),
-        },
-        None => (rt.now, 0, None),
+            started_ms,
+            node: Node::Fan(fan),
+            ..
+        }) => (*started_ms, Some(fan.progress())),
+        Some(Active { started_ms, .. }) => (*started_ms, None),
+        None => (rt.now, None),
     };
     if ctx.path.is_root()
         && matches!(ctx.origin, Origin::Flow { .. })
@@ -137,6 +144,15 @@ fn complete(
         progress,
     });
     ctx.done.set(seq.done.len());
+}
+
+/// Attempts made by the module at `active` (script steps only).
+fn attempts(active: Option<&Active>) -> u32 {
+    match active.map(|a| &a.node) {
+        Some(Node::Script(leaf)) => leaf.attempt,
+        Some(Node::Suspended { attempts, .. }) => *attempts,
+        _ => 0,
+    }
 }
 
 pub(crate) fn mismatch(path: &StepPath, reason: String) -> EngineError {

@@ -15,23 +15,29 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub(crate) flow: FlowNode,
-    /// How the run ended; a success's value is kept in `results` at [`RESULT_KEY`].
+    /// How the run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ended: Option<Ended>,
     /// State of the jitter generator, so a resumed run draws the same numbers.
     pub(crate) rng: u64,
+    /// Set when the last call stopped before the run was out of work (a loop that never waits):
+    /// the engine wants a tick right away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) yielded_at: Option<u64>,
     #[serde(default)]
     pub results: ResultStore,
 }
 
-/// Where a finished run's result is kept.
-pub(crate) const RESULT_KEY: &str = "#result";
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "phase", content = "error", rename_all = "snake_case")]
+#[serde(tag = "phase", rename_all = "snake_case")]
 pub(crate) enum Ended {
-    Succeeded,
-    Failed(StepError),
+    /// The result is in `results` at `result_key` (usually the last step's key: not copied).
+    Succeeded {
+        result_key: String,
+    },
+    Failed {
+        error: StepError,
+    },
     Skipped,
     Canceled,
 }
@@ -91,11 +97,13 @@ pub(crate) enum Node {
         body: Seq,
     },
     Subflow(Box<FlowNode>),
-    /// Finished successfully (result stored), now waiting for approvals.
+    /// Finished successfully (result stored) after `attempts`, now waiting for approvals.
     Suspended {
         approvals: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attempts: u32,
     },
 }
 

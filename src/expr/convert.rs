@@ -69,8 +69,17 @@ pub(crate) fn to_js(value: &Value, context: &mut Context) -> Result<JsValue, Exp
 
 /// Parses the JSON text produced by [`Stringify::to_json_text`].
 pub(crate) fn parse_json_text(text: &str) -> Result<Value, ExprError> {
-    serde_json::from_str(text)
-        .map_err(|e| ExprError::Internal(format!("the result is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(unreadable_result)
+}
+
+/// Why JSON text of a result could not be read. serde_json refuses nesting deeper than
+/// 128 levels rather than risk the reader's stack.
+pub(crate) fn unreadable_result(error: serde_json::Error) -> ExprError {
+    if error.to_string().contains("recursion limit") {
+        ExprError::Internal("the result nests more than 128 levels deep".into())
+    } else {
+        ExprError::Internal(format!("the result is not valid JSON: {error}"))
+    }
 }
 
 /// A thrown value as one line of text: `TypeError: x is undefined`, or the thrown value itself.

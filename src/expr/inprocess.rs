@@ -1,8 +1,9 @@
 //! Evaluation in the calling thread, in a fresh boa context per call.
 //!
 //! boa's runtime limits stop plain runaway loops and recursion, but nothing here bounds
-//! wall-clock time or memory: a hostile expression can still stall or bloat the caller.
-//! Use [`super::Sandbox`] for expressions nobody vetted.
+//! wall-clock time or memory, and a deeply nested source overflows the parser's stack:
+//! a hostile expression can still stall, bloat or abort the caller. Use
+//! [`super::Sandbox`] for expressions nobody vetted.
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::object::builtins::JsPromise;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::convert::{Stringify, describe, parse_json_text, to_js};
+use super::path::plain_path;
 use super::source::{Form, body_syntax_error, expression_body, form_of, strip_windmill_imports};
 use super::{Evaluator, ExprError, Scope};
 
@@ -37,6 +39,12 @@ impl Default for Limits {
     }
 }
 
+/// A boa context with the limits set and the original `JSON.stringify` captured.
+pub(crate) struct FreshContext {
+    context: Context,
+    stringify: Stringify,
+}
+
 /// Evaluates in the calling thread. Holds no engine state between calls.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InProcess {
@@ -48,13 +56,8 @@ impl InProcess {
         Self { limits }
     }
 
-    /// The result as JSON text, as the sandbox worker sends it.
-    pub(crate) fn eval_to_json_text(
-        &self,
-        source: &str,
-        scope: &Scope,
-    ) -> Result<String, ExprError> {
-        let source = strip_windmill_imports(source);
+    /// A context no code has run in yet, with the limits set.
+    pub(crate) fn fresh_context(&self) -> Result<FreshContext, ExprError> {
         let mut context = Context::default();
         let mut limits = RuntimeLimits::default();
         limits.set_loop_iteration_limit(self.limits.loop_iterations);
@@ -63,7 +66,29 @@ impl InProcess {
         context.set_runtime_limits(limits);
         let stringify =
             Stringify::capture(&mut context).map_err(|e| ExprError::Internal(e.to_string()))?;
+        Ok(FreshContext { context, stringify })
+    }
 
+    /// The result as JSON text, as the sandbox worker sends it.
+    pub(crate) fn eval_to_json_text(
+        &self,
+        source: &str,
+        scope: &Scope,
+    ) -> Result<String, ExprError> {
+        Self::eval_in(self.fresh_context()?, source, scope)
+    }
+
+    /// Evaluates in `fresh`, which is used up: no context serves two evaluations.
+    pub(crate) fn eval_in(
+        fresh: FreshContext,
+        source: &str,
+        scope: &Scope,
+    ) -> Result<String, ExprError> {
+        let FreshContext {
+            mut context,
+            stringify,
+        } = fresh;
+        let source = strip_windmill_imports(source);
         let bindings = bindings(scope, &mut context)?;
         let names: Vec<&str> = bindings.iter().map(|(name, _)| *name).collect();
         let function = compile(source, &names, &mut context)?;
@@ -102,6 +127,9 @@ impl InProcess {
 
 impl Evaluator for InProcess {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        if let Some(value) = plain_path(strip_windmill_imports(source), scope) {
+            return Ok(value);
+        }
         parse_json_text(&self.eval_to_json_text(source, scope)?)
     }
 }

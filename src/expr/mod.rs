@@ -5,6 +5,7 @@
 
 mod convert;
 mod inprocess;
+mod path;
 mod sandbox;
 mod scan;
 mod source;
@@ -66,6 +67,13 @@ pub enum ExprError {
 /// Evaluates expressions; implementations must keep no state from one call to the next.
 pub trait Evaluator: Send + Sync {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError>;
+
+    /// Parses `source` without evaluating it. By default in the calling thread, like
+    /// [`check_syntax`], where a deeply nested source can overflow the stack and abort the
+    /// process; [`Sandbox`] parses in a worker, which is the safe choice for untrusted flows.
+    fn check(&self, source: &str) -> Result<(), ExprError> {
+        check_syntax(source)
+    }
 }
 
 /// JavaScript truthiness of a JSON value, for predicates (`skip_if`, `stop_after_if`, branch `expr`).

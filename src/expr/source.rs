@@ -88,7 +88,10 @@ pub(crate) fn body_syntax_error(source: &str) -> Option<ExprError> {
         .map(|e| ExprError::Syntax(e.to_string()))
 }
 
-/// Checks that `source` parses, without evaluating it.
+/// Checks that `source` parses, without evaluating it, in the calling thread. boa's
+/// parser recurses once per nesting level: a source nested some thousand levels deep
+/// overflows the stack and aborts the process. For untrusted sources use
+/// [`super::Evaluator::check`] on a [`super::Sandbox`].
 pub fn check_syntax(source: &str) -> Result<(), ExprError> {
     let source = strip_windmill_imports(source);
     match form_of(source) {

@@ -68,6 +68,11 @@ fn failure_module_recovers_the_run_by_returning_recover_true() {
     h.finish("a", Err(boom("broken")));
     h.finish("failure", Ok(json!({"recover": true, "note": "ok"})));
     assert_eq!(h.value(), json!({"recover": true, "note": "ok"}));
+    assert_eq!(
+        h.result("#result"),
+        None,
+        "the result is not copied: the handler's key holds it"
+    );
 }
 
 #[test]

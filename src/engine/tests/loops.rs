@@ -369,6 +369,7 @@ fn a_while_loop_that_never_waits_yields_instead_of_spinning() {
     assert_eq!(h.wake, Some(T0));
     let progress = h.state.steps(&h.flow)[0].progress.unwrap();
     assert!(progress.succeeded > 100_000, "{progress:?}");
+    assert_eq!(h.state.next_wake_ms(), Some(T0), "the state says so too");
     h.send(Event::Cancel);
     assert_eq!(h.state.outcome(), Some(RunOutcome::Canceled));
 }

@@ -4,6 +4,7 @@
 mod branches;
 mod failures;
 mod loops;
+mod progress;
 mod resume;
 mod retries;
 mod sequence;

@@ -120,3 +120,29 @@ fn resume_reissues_running_attempts_approvals_and_timers() {
     );
     assert_eq!(h.state.next_wake_ms(), Some(T0 + 5_000));
 }
+
+#[test]
+fn a_state_advanced_with_another_flow_is_refused() {
+    let mut h = Harness::start(
+        flow_of(
+            json!([step("a", json!({})), step("b", json!({}))]),
+            json!({}),
+        ),
+        json!({}),
+    );
+    h.finish("a", Ok(json!(1)));
+    let other = flow_of(
+        json!([step("a", json!({})), step("x", json!({}))]),
+        json!({}),
+    );
+    let env = Env {
+        evaluator: &InProcess::default(),
+        resolver: &Library::default(),
+    };
+    let refused = advance(&other, &mut h.state, Event::Tick, &env, T0);
+    let Err(EngineError::StateMismatch { path, reason }) = refused else {
+        panic!("expected a mismatch, got {refused:?}")
+    };
+    assert_eq!(path, "x");
+    assert!(reason.contains("`b`"), "{reason}");
+}

@@ -198,6 +198,17 @@ fn skip_expr_skips_the_whole_run() {
     assert_eq!(h.actions, vec![Action::Finish(RunOutcome::Skipped)]);
     let h = Harness::start(flow, json!({"skip": false}));
     assert_eq!(h.running_paths(), vec!["a"]);
+
+    let flow = flow_of(
+        json!([step("a", json!({}))]),
+        json!({"skip_expr": "flow_input.a.b"}),
+    );
+    let h = Harness::start(flow, json!({}));
+    assert!(
+        h.error().message.starts_with("the flow: skip_expr: "),
+        "{}",
+        h.error().message
+    );
 }
 
 #[test]

@@ -20,12 +20,13 @@ use serde_json::Value;
 
 pub use worker::worker_main;
 
+use super::path::plain_path;
 use super::scan::reachable_results;
 use super::source::strip_windmill_imports;
 use super::{Evaluator, ExprError, Limits, Scope};
 use pool::Pool;
 use process::CallError;
-use protocol::request_line;
+use protocol::{check_line, eval_line};
 
 /// The hidden subcommand that makes the binary serve as a worker ([`worker_main`]).
 pub const WORKER_SUBCOMMAND: &str = "__expr-worker";
@@ -62,10 +63,13 @@ impl SandboxConfig {
 
     /// Workers that are this very binary, run with [`WORKER_SUBCOMMAND`].
     pub fn current_exe() -> io::Result<Self> {
-        Ok(Self::new(
-            std::env::current_exe()?,
-            vec![WORKER_SUBCOMMAND.to_owned()],
-        ))
+        // On Linux the running image itself, even if its file was replaced since it started.
+        let program = if cfg!(target_os = "linux") {
+            PathBuf::from("/proc/self/exe")
+        } else {
+            std::env::current_exe()?
+        };
+        Ok(Self::new(program, vec![WORKER_SUBCOMMAND.to_owned()]))
     }
 }
 
@@ -89,16 +93,13 @@ impl Sandbox {
     }
 }
 
-impl Evaluator for Sandbox {
-    fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
-        let source = strip_windmill_imports(source);
-        let reachable = reachable_results(source, &scope.results);
-        let request = request_line(source, scope, reachable.as_ref());
-        // A worker found dead before it got the request is replaced once: that failure
-        // says nothing about this expression.
+impl Sandbox {
+    /// Sends one request line, replacing once a worker found dead before it got the
+    /// request: that failure says nothing about the expression.
+    fn exchange(&self, request: &[u8]) -> Result<Value, ExprError> {
         for _ in 0..2 {
             let mut lease = self.pool.acquire()?;
-            match lease.worker().call(&request) {
+            match lease.worker().call(request) {
                 Ok(outcome) => return outcome,
                 Err(CallError::Unsent) => lease.discard(),
                 Err(CallError::Broken(error)) => {
@@ -110,5 +111,22 @@ impl Evaluator for Sandbox {
         Err(ExprError::Internal(
             "no expression worker accepted the request".into(),
         ))
+    }
+}
+
+impl Evaluator for Sandbox {
+    fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        let source = strip_windmill_imports(source);
+        if let Some(value) = plain_path(source, scope) {
+            return Ok(value);
+        }
+        let reachable = reachable_results(source, &scope.results);
+        self.exchange(&eval_line(source, scope, reachable.as_ref()))
+    }
+
+    /// Parses in a worker: boa's parser recurses once per nesting level, and a source
+    /// nested a few thousand levels deep overflows any thread's stack.
+    fn check(&self, source: &str) -> Result<(), ExprError> {
+        self.exchange(&check_line(source)).map(drop)
     }
 }

@@ -1,5 +1,6 @@
 //! A fixed number of worker processes, started on demand and lent out one call at a time.
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::SandboxConfig;
@@ -15,7 +16,9 @@ pub(super) struct Pool {
 }
 
 struct State {
-    idle: Vec<WorkerProcess>,
+    /// Lent out in the order they came back, so a worker that just answered has time to
+    /// prepare its next context while another serves.
+    idle: VecDeque<WorkerProcess>,
     /// Workers idle, lent out or starting; never more than `config.workers`.
     live: usize,
 }
@@ -28,7 +31,7 @@ impl Pool {
         })?;
         let idle = (0..config.workers)
             .map(|_| WorkerProcess::start(&config, &spawner))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<VecDeque<_>, _>>()?;
         let live = idle.len();
         Ok(Self {
             config,
@@ -42,7 +45,7 @@ impl Pool {
     pub(super) fn acquire(&self) -> Result<Lease<'_>, ExprError> {
         let mut state = self.lock();
         loop {
-            if let Some(worker) = state.idle.pop() {
+            if let Some(worker) = state.idle.pop_front() {
                 return Ok(Lease {
                     pool: self,
                     worker: Some(worker),
@@ -103,7 +106,7 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
-            self.pool.lock().idle.push(worker);
+            self.pool.lock().idle.push_back(worker);
             self.pool.returned.notify_one();
         }
     }

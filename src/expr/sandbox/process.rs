@@ -14,6 +14,7 @@ use super::protocol::{Hello, Reply};
 use super::spawner::Spawner;
 use super::{SandboxConfig, WORKER_SUBCOMMAND};
 use crate::expr::ExprError;
+use crate::expr::convert::unreadable_result;
 
 /// How long a new worker may take to answer its [`Hello`].
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,11 +125,9 @@ impl WorkerProcess {
             return Err(CallError::Unsent);
         }
         match self.replies.recv_timeout(timeout) {
-            Ok(Line::Complete(reply)) => serde_json::from_slice(&reply).map_err(|e| {
-                CallError::Broken(ExprError::Internal(format!(
-                    "the expression worker sent a malformed reply: {e}"
-                )))
-            }),
+            Ok(Line::Complete(reply)) => {
+                serde_json::from_slice(&reply).map_err(|e| CallError::Broken(unreadable_result(e)))
+            }
             Ok(Line::TooLong) => Err(CallError::Broken(ExprError::ResultTooLarge(
                 self.max_result_bytes,
             ))),
@@ -145,6 +144,11 @@ impl WorkerProcess {
         let last_words = self.last_words();
         if last_words.contains("memory allocation of") {
             return ExprError::Memory(self.memory_mib);
+        }
+        if last_words.contains("overflowed its stack") {
+            return ExprError::Internal(
+                "the expression nests too deeply: the worker's stack overflowed".into(),
+            );
         }
         match status {
             Ok(status) if status.signal() == Some(libc::SIGXCPU) => {

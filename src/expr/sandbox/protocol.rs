@@ -36,19 +36,22 @@ pub(crate) fn ok_reply(json_text: &str) -> String {
 
 /// A request as the worker reads it.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Request {
-    pub source: String,
-    pub scope: Scope,
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Request {
+    /// Evaluate; the reply is the result.
+    Eval { source: String, scope: Box<Scope> },
+    /// Parse only; the reply is `null` or a syntax error.
+    Check { source: String },
 }
 
-/// A request line as the parent writes it: `scope` borrowed, `results` cut to the steps
-/// the expression can reach when that is known.
-pub(crate) fn request_line(
+/// An evaluation request line as the parent writes it: `scope` borrowed, `results` cut
+/// to the steps the expression can reach when that is known.
+pub(crate) fn eval_line(
     source: &str,
     scope: &Scope,
     reachable: Option<&BTreeSet<String>>,
 ) -> Vec<u8> {
-    let request = RequestOut {
+    line(&RequestOut::Eval {
         source,
         scope: ScopeOut {
             flow_input: &scope.flow_input,
@@ -64,16 +67,29 @@ pub(crate) fn request_line(
             variables: &scope.variables,
             resources: &scope.resources,
         },
-    };
-    let mut line = serde_json::to_vec(&request).expect("JSON values always serialise");
+    })
+}
+
+pub(crate) fn check_line(source: &str) -> Vec<u8> {
+    line(&RequestOut::Check { source })
+}
+
+fn line(request: &RequestOut) -> Vec<u8> {
+    let mut line = serde_json::to_vec(request).expect("JSON values always serialise");
     line.push(b'\n');
     line
 }
 
 #[derive(Serialize)]
-struct RequestOut<'a> {
-    source: &'a str,
-    scope: ScopeOut<'a>,
+#[serde(rename_all = "snake_case")]
+enum RequestOut<'a> {
+    Eval {
+        source: &'a str,
+        scope: ScopeOut<'a>,
+    },
+    Check {
+        source: &'a str,
+    },
 }
 
 /// Mirrors [`Scope`]'s serialised form.
@@ -132,24 +148,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_request_round_trips_the_whole_scope() {
-        let line = request_line("results.s1", &scope(), None);
+    fn parse(line: &[u8]) -> Request {
         assert_eq!(line.last(), Some(&b'\n'));
-        let request: Request = serde_json::from_slice(&line).unwrap();
-        assert_eq!(request.source, "results.s1");
-        assert_eq!(request.scope, scope());
+        serde_json::from_slice(line).unwrap()
     }
 
     #[test]
-    fn a_request_carries_only_reachable_results() {
+    fn an_eval_request_round_trips_the_whole_scope() {
+        let Request::Eval {
+            source,
+            scope: sent,
+        } = parse(&eval_line("results.s1", &scope(), None))
+        else {
+            panic!("an eval request");
+        };
+        assert_eq!(source, "results.s1");
+        assert_eq!(*sent, scope());
+    }
+
+    #[test]
+    fn an_eval_request_carries_only_reachable_results() {
         let only = BTreeSet::from(["s2".to_owned()]);
-        let request: Request =
-            serde_json::from_slice(&request_line("x", &scope(), Some(&only))).unwrap();
-        assert_eq!(
-            Value::Object(request.scope.results),
-            json!({"s2": {"x": true}})
-        );
+        let Request::Eval { scope: sent, .. } = parse(&eval_line("x", &scope(), Some(&only)))
+        else {
+            panic!("an eval request");
+        };
+        assert_eq!(Value::Object(sent.results), json!({"s2": {"x": true}}));
+    }
+
+    #[test]
+    fn a_check_request_carries_the_source() {
+        let Request::Check { source } = parse(&check_line("a +")) else {
+            panic!("a check request");
+        };
+        assert_eq!(source, "a +");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The worker process: reads requests on stdin, evaluates each in a fresh context, answers on stdout.
+//! The worker process: reads requests on stdin, evaluates (or parses) each in a fresh
+//! context, answers on stdout.
 //!
 //! The worker limits itself once started (it knows its own footprint, the parent does
 //! not): address space to its footprint plus the budget, so an allocation past the budget
@@ -10,7 +11,10 @@ use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 
 use super::protocol::{Hello, Reply, Request, ok_reply};
-use crate::expr::{ExprError, InProcess, Scope};
+use crate::expr::{ExprError, InProcess, Scope, check_syntax};
+
+/// Request buffer capacity kept between requests.
+const REQUEST_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Runs the worker until stdin closes. The binary calls this for its hidden
 /// [`super::WORKER_SUBCOMMAND`] before setting up anything else (logging included).
@@ -41,16 +45,23 @@ fn serve() -> io::Result<()> {
     set_limit(libc::RLIMIT_CORE, 0)?;
     send(&mut replies, &serde_json::to_string(&Reply::Ready)?)?;
 
+    // The next evaluation's context is built while the parent is busy elsewhere, and
+    // serves that evaluation only.
+    let mut next = Some(evaluator.fresh_context().map_err(io::Error::other)?);
     loop {
+        // One large request must not hold its buffer, and so the memory budget, for good.
         line.clear();
+        line.shrink_to(REQUEST_BUFFER_BYTES);
         if requests.read_line(&mut line)? == 0 {
             return Ok(());
         }
+        limit_cpu(hello.cpu_seconds)?;
         let outcome = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => {
-                limit_cpu(hello.cpu_seconds)?;
-                evaluator.eval_to_json_text(&request.source, &request.scope)
-            }
+            Ok(Request::Eval { source, scope }) => match next.take() {
+                Some(fresh) => InProcess::eval_in(fresh, &source, &scope),
+                None => evaluator.eval_to_json_text(&source, &scope),
+            },
+            Ok(Request::Check { source }) => check_syntax(&source).map(|()| "null".to_owned()),
             Err(e) => Err(ExprError::Internal(format!(
                 "the worker got a malformed request: {e}"
             ))),
@@ -60,6 +71,9 @@ fn serve() -> io::Result<()> {
             Err(error) => serde_json::to_string(&Reply::Err(error))?,
         };
         send(&mut replies, &reply)?;
+        if next.is_none() {
+            next = Some(evaluator.fresh_context().map_err(io::Error::other)?);
+        }
     }
 }
 

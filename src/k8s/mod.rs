@@ -1,0 +1,10 @@
+//! Kubernetes resources of the `millrace.dev` group.
+
+pub mod crdgen;
+pub mod flow;
+pub mod flowrun;
+pub mod naming;
+mod schema;
+
+pub use flow::{Flow, FlowSpec, FlowStatus};
+pub use flowrun::{FlowRun, FlowRunSpec, FlowRunStatus};
