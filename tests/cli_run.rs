@@ -500,3 +500,28 @@ value:
         "the step's process {step} survived"
     );
 }
+
+#[test]
+fn a_flow_manifest_runs_like_a_flow_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_flow(
+        &dir,
+        r#"
+apiVersion: millrace.dev/v1alpha1
+kind: Flow
+metadata:
+  name: hello
+spec:
+  summary: manifest
+  value:
+    modules:
+      - id: a
+        value:
+          type: rawscript
+          language: bash
+          content: echo '[1, 2]'
+"#,
+    );
+    let (code, result, stderr) = run_json(&manifest, &[]);
+    assert_eq!((code, result), (0, json!([1, 2])), "{stderr}");
+}
