@@ -11,6 +11,7 @@ use crate::flow::{self, OpenFlow};
 use crate::run::driver::{self, Approvals};
 use crate::run::resolve::LocalResolver;
 use crate::run::secrets::Secrets;
+use anyhow::Context;
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Exit 2 (`Invalid`) when the flow, its inputs or the preview arguments are wrong; exit 1 when
+/// this machine cannot run it (no sandbox, no run directory) or the flow failed.
 pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
     let loaded = load_valid(&args.flow)?;
     let given = parse_inputs(args.inputs.as_deref(), &args.input)
@@ -42,15 +45,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
         Secrets::load(args.variables.as_deref()).map_err(|e| Invalid::one(e.to_string()))?;
     let resolver = LocalResolver::new(scripts, secrets);
     // Expressions come with the flow: evaluate them in bounded worker processes.
-    let evaluator = SandboxConfig::current_exe()
-        .map_err(|e| e.to_string())
-        .and_then(|config| Sandbox::new(config).map_err(|e| e.to_string()))
-        .map_err(|e| Invalid::one(format!("cannot start the expression sandbox: {e}")))?;
+    let evaluator = match SandboxConfig::current_exe()
+        .context("cannot find the millrace binary")
+        .and_then(|config| Sandbox::new(config).context("cannot start the expression sandbox"))
+    {
+        Ok(sandbox) => sandbox,
+        Err(e) => return Ok(failed(e)),
+    };
     let env = Env {
         evaluator: &evaluator,
         resolver: &resolver,
     };
-
     let flow = match &args.step {
         Some(step) => {
             let results = match &args.results {
@@ -63,7 +68,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
         }
         None => loaded.flow,
     };
+    Ok(execute(&args, &flow, Value::Object(inputs), env).unwrap_or_else(failed))
+}
 
+fn failed(error: anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// Runs a checked flow with local processes and reports how it ended.
+fn execute(
+    args: &RunArgs,
+    flow: &OpenFlow,
+    inputs: Value,
+    env: Env<'_>,
+) -> anyhow::Result<ExitCode> {
     let approvals = if args.approve {
         Approvals::Auto
     } else if std::io::stdin().is_terminal() {
@@ -74,41 +93,32 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
     let max_parallel = args
         .max_parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let run_dir =
-        run_dir().map_err(|e| Invalid::one(format!("cannot create a run directory: {e}")))?;
-    let loops = Arc::new(LoopIds::of(&flow));
+    let run_dir = run_dir().context("cannot create a run directory")?;
+    let loops = Arc::new(LoopIds::of(flow));
     let executor = LocalExecutor::new(
         run_dir.clone(),
         max_parallel,
         Toolchain::from_env(),
         Some(Arc::new(StepOutput(loops.clone()))),
     )
-    .map_err(|e| Invalid::one(format!("cannot create {}: {e}", run_dir.display())))?;
-
+    .with_context(|| format!("cannot create {}", run_dir.display()))?;
     // One thread: the steps are processes; the driver only waits on them and on the engine.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
+        .context("cannot start the async runtime")?;
     let started = Instant::now();
     let mut view = LiveView::new(loops);
     let outcome = runtime.block_on(driver::drive(
-        &flow,
-        Value::Object(inputs),
+        flow,
+        inputs,
         env,
         Arc::new(executor),
         approvals,
         &mut view,
-    ));
+    ))?;
     let elapsed = started.elapsed().as_secs_f64();
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    Ok(report(&flow, &outcome, args.json, elapsed, &run_dir))
+    Ok(report(flow, &outcome, args.json, elapsed, &run_dir))
 }
 
 /// Prints the result (stdout) and the summary (stderr); the exit code says how the run ended.
@@ -129,20 +139,21 @@ fn report(
             "was canceled",
         ),
     };
-    if as_json {
-        println!("{document}");
-    } else if let RunOutcome::Failed(error) = outcome {
-        let step = error
-            .step_id
-            .as_deref()
-            .map(|s| format!(" in step {s}"))
-            .unwrap_or_default();
-        eprintln!("error{step}: {}: {}", error.name, error.message);
-    } else {
-        println!(
+    match outcome {
+        _ if as_json => println!("{document}"),
+        RunOutcome::Failed(error) => {
+            let step = error
+                .step_id
+                .as_deref()
+                .map(|s| format!(" in step {s}"))
+                .unwrap_or_default();
+            eprintln!("error{step}: {}: {}", error.name, error.message);
+        }
+        RunOutcome::Canceled => {}
+        RunOutcome::Succeeded(_) | RunOutcome::Skipped => println!(
             "{}",
             serde_json::to_string_pretty(&document).expect("JSON values serialize")
-        );
+        ),
     }
     let name = if flow.summary.is_empty() {
         "the flow"
