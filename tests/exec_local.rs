@@ -7,6 +7,7 @@ use millrace::exec::local::LocalExecutor;
 use millrace::exec::runners::Toolchain;
 use millrace::exec::{AttemptOutput, Executor};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -229,21 +230,45 @@ async fn the_global_limit_bounds_concurrent_attempts() {
     assert_eq!(most, 2, "two attempts should overlap, never more");
 }
 
+/// Runs the same checks under every TypeScript runtime installed, each alone in the toolchain.
 #[tokio::test]
-async fn typescript_main_gets_args_in_declaration_order() {
+async fn typescript_main_gets_args_in_declaration_order_under_bun_and_deno() {
     if !support::local::typescript_available() {
         return;
     }
-    let script = "export async function main(b: number, a: string) {\n  console.log('noise');\n  return { a, b };\n}\n";
-    let out = run("bun", script, json!({"a": "x", "b": 2})).await;
-    assert_eq!(out.result.unwrap(), json!({"a": "x", "b": 2}));
-    let script = "export async function main() { throw new TypeError('bad input'); }\n";
-    let err = run("deno", script, json!({})).await.result.unwrap_err();
-    assert_eq!(
-        (err.name.as_str(), err.message.as_str()),
-        ("TypeError", "bad input")
-    );
-    let script = "export async function main() { return 10n; }\n";
-    let err = run("bun", script, json!({})).await.result.unwrap_err();
-    assert_eq!(err.name, "ResultNotJson", "{err:?}");
+    let found = Toolchain::from_env();
+    let only = |bun: Option<PathBuf>, deno: Option<PathBuf>| Toolchain {
+        bun,
+        deno,
+        ..found.clone()
+    };
+    let toolchains = [
+        found.bun.clone().map(|bun| only(Some(bun), None)),
+        found.deno.clone().map(|deno| only(None, Some(deno))),
+    ];
+    for toolchain in toolchains.into_iter().flatten() {
+        let dir = tempfile::tempdir().unwrap();
+        let exec =
+            LocalExecutor::new(dir.path().to_path_buf(), 1, toolchain.clone(), None).unwrap();
+        let run = |language: &str, script: &str, args: Value| {
+            exec.run(key("ts"), spec(language, script, args))
+        };
+        let script = "export async function main(b: number, a: string) {\n  console.log('noise');\n  return { a, b };\n}\n";
+        let out = run("bun", script, json!({"a": "x", "b": 2})).await;
+        assert_eq!(
+            out.result.unwrap(),
+            json!({"a": "x", "b": 2}),
+            "{toolchain:?}"
+        );
+        let script = "export async function main() { throw new TypeError('bad input'); }\n";
+        let err = run("deno", script, json!({})).await.result.unwrap_err();
+        assert_eq!(
+            (err.name.as_str(), err.message.as_str()),
+            ("TypeError", "bad input"),
+            "{toolchain:?}"
+        );
+        let script = "export async function main() { return 10n; }\n";
+        let err = run("bun", script, json!({})).await.result.unwrap_err();
+        assert_eq!(err.name, "ResultNotJson", "{toolchain:?}: {err:?}");
+    }
 }
