@@ -195,7 +195,7 @@ fn phase_name(phase: Phase) -> &'static str {
 }
 
 /// The result on one line, cut to a readable length.
-pub fn preview(value: &Value) -> String {
+fn preview(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= PREVIEW_CHARS {
         return text;

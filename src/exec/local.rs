@@ -51,11 +51,6 @@ impl LocalExecutor {
         })
     }
 
-    /// Where the run's logs are kept.
-    pub fn logs_dir(&self) -> PathBuf {
-        self.run_dir.join("logs")
-    }
-
     async fn attempt(&self, id: &AttemptId, spec: &StepSpec, cancel: &Notify) -> AttemptOutput {
         let stem = file_stem(id);
         let control = self.run_dir.join("work").join(&stem);
