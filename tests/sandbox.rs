@@ -159,6 +159,8 @@ fn oversized_results_are_refused() {
     let sandbox = Sandbox::new(SandboxConfig {
         workers: 1,
         max_result_bytes: 1 << 20,
+        // This test is about size, not time: a loaded machine must not turn it into a timeout.
+        timeout: Duration::from_secs(30),
         ..config()
     })
     .expect("starts");
