@@ -1,0 +1,2 @@
+text="$1"
+echo "${text^^}"

@@ -1,0 +1,129 @@
+//! The `millrace` command line. Exit codes: 0 the command succeeded, 1 the flow failed,
+//! 2 the flow or its inputs were invalid (nothing ran).
+
+mod inputs;
+mod preview;
+mod run;
+mod view;
+
+use crate::flow::{self, LoadedFlow};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "millrace",
+    version,
+    about = "Run Windmill-style OpenFlow flows"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a flow on this machine, each step as a local process.
+    Run(RunArgs),
+    /// Check a flow and list every problem with the path of its module.
+    Validate {
+        /// A flow file (YAML/JSON), a Millrace `Flow` manifest or a Windmill `name.flow/` folder.
+        flow: PathBuf,
+    },
+    /// Print the flow as a Mermaid diagram (steps, loops, branches).
+    Graph {
+        /// A flow file (YAML/JSON), a Millrace `Flow` manifest or a Windmill `name.flow/` folder.
+        flow: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A flow file (YAML/JSON), a Millrace `Flow` manifest or a Windmill `name.flow/` folder.
+    flow: PathBuf,
+    /// One flow input; VALUE is parsed as JSON when it parses, else taken as a string.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    input: Vec<String>,
+    /// All flow inputs as a JSON object, or @FILE (JSON or YAML); --input values win.
+    #[arg(long, value_name = "JSON|@FILE")]
+    inputs: Option<String>,
+    /// Print only the flow's result (or its error) as JSON on stdout; everything else goes to stderr.
+    #[arg(long)]
+    json: bool,
+    /// Preview one step: run only the step with this id, with --results as earlier results.
+    #[arg(long, value_name = "ID")]
+    step: Option<String>,
+    /// Results of earlier steps for --step, as a JSON object by step id, or @FILE.
+    #[arg(long, value_name = "JSON|@FILE", requires = "step")]
+    results: Option<String>,
+    /// Where `f/…`, `u/…` and `g/…` scripts and subflows are found [default: the Windmill export
+    /// root the flow sits in, else the flow's directory].
+    #[arg(long, value_name = "DIR")]
+    scripts: Option<PathBuf>,
+    /// Values for variable(path) and resource(path): a JSON or YAML map from path to value.
+    #[arg(long, value_name = "FILE")]
+    variables: Option<PathBuf>,
+    /// Approve every suspended step without asking.
+    #[arg(long)]
+    approve: bool,
+    /// The most steps running at once on this machine [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    max_parallel: Option<usize>,
+}
+
+/// A command that could not start: what is wrong, one line per problem. Exits with 2.
+#[derive(Debug)]
+pub struct Invalid(pub Vec<String>);
+
+impl Invalid {
+    fn one(message: impl Into<String>) -> Invalid {
+        Invalid(vec![message.into()])
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { flow } => validate(&flow),
+        Command::Graph { flow } => load_valid(&flow).map(|loaded| {
+            print!("{}", crate::graph::mermaid(&loaded.flow));
+            ExitCode::SUCCESS
+        }),
+    };
+    result.unwrap_or_else(|Invalid(lines)| {
+        for (i, line) in lines.iter().enumerate() {
+            let prefix = if i == 0 { "error: " } else { "" };
+            eprintln!("{prefix}{line}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn validate(path: &Path) -> Result<ExitCode, Invalid> {
+    let loaded = load_valid(path)?;
+    eprintln!(
+        "{} is valid: {} top-level steps",
+        path.display(),
+        loaded.flow.value.modules.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a flow and checks it; any problem makes the command invalid.
+fn load_valid(path: &Path) -> Result<LoadedFlow, Invalid> {
+    let loaded = flow::load_path(path).map_err(|e| Invalid::one(e.to_string()))?;
+    let problems = flow::validate(&loaded.flow);
+    if !problems.is_empty() {
+        let mut lines = vec![format!(
+            "{} has {} problem(s):",
+            path.display(),
+            problems.len()
+        )];
+        lines.extend(problems.iter().map(|p| format!("  {p}")));
+        return Err(Invalid(lines));
+    }
+    Ok(loaded)
+}

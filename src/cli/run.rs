@@ -1,0 +1,166 @@
+//! `millrace run`: load and check the flow and its inputs, then drive it with local processes.
+
+use super::inputs::{json_object, parse_inputs};
+use super::view::{LiveView, LoopIds, StepOutput};
+use super::{Invalid, RunArgs, load_valid, preview};
+use crate::engine::{Env, RunOutcome};
+use crate::exec::local::LocalExecutor;
+use crate::exec::runners::Toolchain;
+use crate::expr::InProcess;
+use crate::flow::{self, OpenFlow};
+use crate::run::driver::{self, Approvals};
+use crate::run::resolve::LocalResolver;
+use crate::run::secrets::Secrets;
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
+    let loaded = load_valid(&args.flow)?;
+    let given = parse_inputs(args.inputs.as_deref(), &args.input)
+        .map_err(|e| Invalid::one(e.to_string()))?;
+    let inputs = flow::prepare_inputs(loaded.flow.schema.as_ref(), given).map_err(|problems| {
+        let mut lines = vec![format!(
+            "the inputs do not match the schema of {}:",
+            args.flow.display()
+        )];
+        lines.extend(problems.iter().map(|p| format!("  {p}")));
+        Invalid(lines)
+    })?;
+    let flow_dir = loaded
+        .base_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let scripts = args
+        .scripts
+        .clone()
+        .unwrap_or_else(|| LocalResolver::default_scripts_dir(&flow_dir));
+    let secrets =
+        Secrets::load(args.variables.as_deref()).map_err(|e| Invalid::one(e.to_string()))?;
+    let resolver = LocalResolver::new(scripts, secrets);
+    let evaluator = InProcess::default();
+    let env = Env {
+        evaluator: &evaluator,
+        resolver: &resolver,
+    };
+
+    let flow = match &args.step {
+        Some(step) => {
+            let results = match &args.results {
+                Some(text) => {
+                    json_object("--results", text).map_err(|e| Invalid::one(e.to_string()))?
+                }
+                None => Default::default(),
+            };
+            preview::one_step_flow(&loaded.flow, step, &inputs, results, env)?
+        }
+        None => loaded.flow,
+    };
+
+    let approvals = if args.approve {
+        Approvals::Auto
+    } else if std::io::stdin().is_terminal() {
+        Approvals::Ask
+    } else {
+        Approvals::Refuse
+    };
+    let max_parallel = args
+        .max_parallel
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let run_dir =
+        run_dir().map_err(|e| Invalid::one(format!("cannot create a run directory: {e}")))?;
+    let loops = Arc::new(LoopIds::of(&flow));
+    let executor = LocalExecutor::new(
+        run_dir.clone(),
+        max_parallel,
+        Toolchain::from_env(),
+        Some(Arc::new(StepOutput(loops.clone()))),
+    )
+    .map_err(|e| Invalid::one(format!("cannot create {}: {e}", run_dir.display())))?;
+
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
+    let started = Instant::now();
+    let mut view = LiveView::new(loops);
+    let outcome = runtime.block_on(driver::drive(
+        &flow,
+        Value::Object(inputs),
+        env,
+        Arc::new(executor),
+        approvals,
+        &mut view,
+    ));
+    let elapsed = started.elapsed().as_secs_f64();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    Ok(report(&flow, &outcome, args.json, elapsed, &run_dir))
+}
+
+/// Prints the result (stdout) and the summary (stderr); the exit code says how the run ended.
+fn report(
+    flow: &OpenFlow,
+    outcome: &RunOutcome,
+    as_json: bool,
+    seconds: f64,
+    run_dir: &std::path::Path,
+) -> ExitCode {
+    let (document, succeeded, word) = match outcome {
+        RunOutcome::Succeeded(result) => (result.clone(), true, "succeeded"),
+        RunOutcome::Skipped => (Value::Null, true, "was skipped"),
+        RunOutcome::Failed(error) => (json!(error), false, "failed"),
+        RunOutcome::Canceled => (
+            json!({"name": "Canceled", "message": "the run was canceled"}),
+            false,
+            "was canceled",
+        ),
+    };
+    if as_json {
+        println!("{document}");
+    } else if let RunOutcome::Failed(error) = outcome {
+        let step = error
+            .step_id
+            .as_deref()
+            .map(|s| format!(" in step {s}"))
+            .unwrap_or_default();
+        eprintln!("error{step}: {}: {}", error.name, error.message);
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("JSON values serialize")
+        );
+    }
+    let name = if flow.summary.is_empty() {
+        "the flow"
+    } else {
+        flow.summary.as_str()
+    };
+    eprintln!(
+        "{name} {word} in {seconds:.2}s (logs: {})",
+        run_dir.join("logs").display()
+    );
+    if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A fresh directory for this run's logs and working directories.
+fn run_dir() -> std::io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let dir = std::env::temp_dir()
+        .join("millrace")
+        .join(format!("run-{stamp}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,126 @@
+//! The engine's entry points: start a run, advance it by one event, resume it after a restart.
+
+use super::api::{Action, EngineError, Env, Event, RunOutcome};
+use super::flow_node::{self, FlowStatus};
+use super::path::StepPath;
+use super::runtime::{Approval, Runtime, aux_key};
+use super::state::{FlowNode, RunState};
+use super::store::ResultStore;
+use crate::flow::OpenFlow;
+use serde_json::Value;
+
+/// Starts a run of `flow` with `inputs` (already validated against the flow's schema).
+/// `seed` seeds retry jitter; derive it from the run's identity so it is stable.
+pub fn start(
+    flow: &OpenFlow,
+    inputs: Value,
+    seed: u64,
+    env: &Env,
+    now_ms: u64,
+) -> Result<(RunState, Vec<Action>), EngineError> {
+    let mut state = RunState {
+        flow: FlowNode::default(),
+        outcome: None,
+        rng: seed,
+        results: ResultStore::default(),
+    };
+    let root = StepPath::root();
+    state.results.insert(aux_key(&root, "input"), inputs);
+    let skipped = {
+        let rt = Runtime::new(env, now_ms, &mut state.results, &mut state.rng);
+        flow_node::skipped(&flow.value, &root, 0, &rt)
+    };
+    let actions = match skipped {
+        Ok(false) => pump(flow, &mut state, env, now_ms, |_| {})?,
+        Ok(true) => finish(&mut state, RunOutcome::Skipped, Vec::new()),
+        Err(error) => finish(&mut state, RunOutcome::Failed(error), Vec::new()),
+    };
+    Ok((state, actions))
+}
+
+/// Applies one event at time `now_ms` and returns what to do next. Timers due at `now_ms` fire
+/// whatever the event.
+pub fn advance(
+    flow: &OpenFlow,
+    state: &mut RunState,
+    event: Event,
+    env: &Env,
+    now_ms: u64,
+) -> Result<Vec<Action>, EngineError> {
+    if state.outcome.is_some() {
+        return Ok(Vec::new());
+    }
+    match event {
+        Event::Cancel => {
+            let cancels = state
+                .running_attempts()
+                .into_iter()
+                .map(|id| Action::CancelAttempt { id })
+                .collect();
+            Ok(finish(state, RunOutcome::Canceled, cancels))
+        }
+        Event::StepFinished { id, outcome } => pump(flow, state, env, now_ms, |rt| {
+            rt.finished = Some((id, outcome))
+        }),
+        Event::Approval {
+            step,
+            approved,
+            payload,
+        } => pump(flow, state, env, now_ms, |rt| {
+            rt.approval = Some(Approval {
+                step,
+                approved,
+                payload,
+            })
+        }),
+        Event::Tick => pump(flow, state, env, now_ms, |_| {}),
+    }
+}
+
+/// After a restart: fires due timers and re-issues `StartAttempt` for every running attempt,
+/// `AwaitApproval` for every suspended step and the pending `WakeAt`. Starting is idempotent, so
+/// the executor starts only what is not running yet.
+pub fn resume(
+    flow: &OpenFlow,
+    state: &mut RunState,
+    env: &Env,
+    now_ms: u64,
+) -> Result<Vec<Action>, EngineError> {
+    if state.outcome.is_some() {
+        return Ok(Vec::new());
+    }
+    pump(flow, state, env, now_ms, |rt| rt.reissue = true)
+}
+
+/// Drives the whole run as far as it goes at `now_ms`, then reports the next timer or the end.
+fn pump(
+    flow: &OpenFlow,
+    state: &mut RunState,
+    env: &Env,
+    now_ms: u64,
+    setup: impl FnOnce(&mut Runtime),
+) -> Result<Vec<Action>, EngineError> {
+    let mut rt = Runtime::new(env, now_ms, &mut state.results, &mut state.rng);
+    setup(&mut rt);
+    let status = flow_node::drive(&mut state.flow, &flow.value, &StepPath::root(), 0, &mut rt)?;
+    let out_of_budget = rt.budget == 0;
+    let mut actions = rt.actions;
+    let outcome = match status {
+        FlowStatus::Pending => {
+            let wake = state.next_wake_ms();
+            let wake = if out_of_budget { Some(now_ms) } else { wake };
+            actions.extend(wake.map(|at_ms| Action::WakeAt { at_ms }));
+            return Ok(actions);
+        }
+        FlowStatus::Succeeded(value) => RunOutcome::Succeeded(value),
+        FlowStatus::Failed(error) => RunOutcome::Failed(error),
+        FlowStatus::Skipped => RunOutcome::Skipped,
+    };
+    Ok(finish(state, outcome, actions))
+}
+
+fn finish(state: &mut RunState, outcome: RunOutcome, mut actions: Vec<Action>) -> Vec<Action> {
+    state.outcome = Some(outcome.clone());
+    actions.push(Action::Finish(outcome));
+    actions
+}

@@ -1,0 +1,147 @@
+//! The run state: where every active sequence stands, what each active module waits for, and the
+//! counters of loops. Values live in the [`ResultStore`]; this part stays small whatever the
+//! size of the loops (a 10,000-iteration loop holds counters and its running iterations only).
+
+use super::api::RunOutcome;
+use super::progress::{LoopProgress, Phase};
+use super::store::ResultStore;
+use serde::{Deserialize, Serialize};
+
+/// Everything needed to continue a run; serialise it to survive a restart.
+///
+/// `results` may be persisted apart from the rest (take it out with `std::mem::take`, store both,
+/// put it back before the next `advance`): it is the only part that grows with the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub(crate) flow: FlowNode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) outcome: Option<RunOutcome>,
+    /// State of the jitter generator, so a resumed run draws the same numbers.
+    pub(crate) rng: u64,
+    #[serde(default)]
+    pub results: ResultStore,
+}
+
+/// A flow being run: the top-level flow or a subflow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FlowNode {
+    pub main: Seq,
+    /// The failure module, once a step failed; the error it handles is in the store at `#error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<Seq>,
+}
+
+/// Modules run in order: the finished ones' records, then the one running now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Seq {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<Record>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<Active>>,
+}
+
+/// A finished module, for progress reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub id: String,
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<LoopProgress>,
+}
+
+/// The module a sequence is at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Active {
+    pub id: String,
+    pub started_ms: u64,
+    pub node: Node,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Node {
+    /// `sleep` before the module starts.
+    Sleeping {
+        until_ms: u64,
+    },
+    /// A script step (`rawscript` / `script`) and its attempts.
+    Script(Leaf),
+    /// `forloopflow`, `whileloopflow` and `branchall`: numbered children run with a limit.
+    Fan(Fan),
+    BranchOne {
+        branch: u32,
+        body: Seq,
+    },
+    Subflow(Box<FlowNode>),
+    /// Finished successfully (result stored), now waiting for approvals.
+    Suspended {
+        approvals: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Leaf {
+    pub attempt: u32,
+    pub phase: LeafPhase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LeafPhase {
+    /// About to start `attempt` (never left in a state between two calls).
+    Ready,
+    Running,
+    /// Waiting to start the next attempt.
+    Backoff {
+        until_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Fan {
+    /// Number of children; `None` for a while loop, which runs until broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// Index of the next child to start.
+    pub next: u32,
+    /// How many children may run at once; 0 means no limit.
+    pub limit: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running: Vec<Child>,
+    pub succeeded: u32,
+    pub failed: u32,
+    /// A `stop_after_if` inside broke the loop: start no more children.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub broken: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Child {
+    pub index: u32,
+    pub body: Seq,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Fan {
+    pub fn progress(&self) -> LoopProgress {
+        LoopProgress {
+            total: self.total,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            running: self.running.len() as u32,
+        }
+    }
+}
