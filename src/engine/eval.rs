@@ -5,6 +5,7 @@ use super::api::StepError;
 use super::path::StepPath;
 use super::runtime::Runtime;
 use super::scope::Ctx;
+use crate::expr::truthy;
 use crate::flow::{InputTransform, InputTransforms};
 use serde_json::{Map, Value};
 
@@ -111,17 +112,6 @@ fn not_a_number(path: &StepPath, field: &str, value: &Value) -> StepError {
     )
 }
 
-/// JavaScript truthiness of a JSON value.
-pub(crate) fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
 fn expr_error(path: &StepPath, field: &str, error: crate::expr::ExprError) -> StepError {
     StepError::new(
         "ExpressionError",
@@ -132,27 +122,4 @@ fn expr_error(path: &StepPath, field: &str, error: crate::expr::ExprError) -> St
 fn name_step(mut error: StepError, path: &StepPath, field: &str) -> StepError {
     error.message = format!("step `{path}`: {field}: {}", error.message);
     error
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn truthiness_follows_javascript() {
-        for falsy in [json!(null), json!(false), json!(0), json!(0.0), json!("")] {
-            assert!(!truthy(&falsy), "{falsy} should be falsy");
-        }
-        for truthy_value in [
-            json!(true),
-            json!(1),
-            json!(-0.5),
-            json!("0"),
-            json!([]),
-            json!({}),
-        ] {
-            assert!(truthy(&truthy_value), "{truthy_value} should be truthy");
-        }
-    }
 }

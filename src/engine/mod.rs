@@ -42,3 +42,6 @@ pub use progress::{LoopProgress, Phase, RunProgress, StepView};
 pub use run::{advance, resume, start};
 pub use state::RunState;
 pub use store::ResultStore;
+
+#[cfg(test)]
+mod tests;

@@ -4,9 +4,10 @@
 
 use super::api::RunOutcome;
 use super::path::{AttemptId, StepPath};
-use super::state::{Active, FlowNode, LeafPhase, Node, RunState, Seq};
+use super::state::{Active, Ended, FlowNode, LeafPhase, Node, RESULT_KEY, RunState, Seq};
 use crate::flow::OpenFlow;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +57,8 @@ pub struct StepView {
 /// The run at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunProgress {
+    /// `running` until the run ends, then `succeeded`, `failed`, `skipped` or `canceled`.
+    pub phase: Phase,
     /// Top-level steps finished.
     pub done: u32,
     /// Top-level steps in the flow.
@@ -63,14 +66,19 @@ pub struct RunProgress {
     /// The top-level step (or failure module) running now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<StepPath>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<RunOutcome>,
 }
 
 impl RunState {
     /// How the run ended, once it has.
-    pub fn outcome(&self) -> Option<&RunOutcome> {
-        self.outcome.as_ref()
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        Some(match self.ended.as_ref()? {
+            Ended::Succeeded => {
+                RunOutcome::Succeeded(self.results.get(RESULT_KEY).cloned().unwrap_or(Value::Null))
+            }
+            Ended::Failed(error) => RunOutcome::Failed(error.clone()),
+            Ended::Skipped => RunOutcome::Skipped,
+            Ended::Canceled => RunOutcome::Canceled,
+        })
     }
 
     /// Every top-level step (pending ones included) and, depth first, the steps of the loop
@@ -81,21 +89,34 @@ impl RunState {
         let root = StepPath::root();
         seq_views(&self.flow.main, &root, &mut out);
         let started = self.flow.main.done.len() + usize::from(self.flow.main.current.is_some());
-        let failed_early = self.flow.handler.is_some() || self.outcome.is_some();
-        if !failed_early {
-            for module in flow.value.modules.iter().skip(started) {
-                out.push(StepView {
-                    path: root.child(&module.id),
-                    phase: Phase::Pending,
-                    attempts: 0,
-                    started_ms: None,
-                    finished_ms: None,
-                    progress: None,
-                });
-            }
+        // Steps the run will not reach any more (it failed or ended early) are skipped.
+        let unreached = if self.flow.handler.is_some() || self.ended.is_some() {
+            Phase::Skipped
+        } else {
+            Phase::Pending
+        };
+        for module in flow.value.modules.iter().skip(started) {
+            out.push(StepView {
+                path: root.child(&module.id),
+                phase: unreached,
+                attempts: 0,
+                started_ms: None,
+                finished_ms: None,
+                progress: None,
+            });
         }
         if let Some(handler) = &self.flow.handler {
             seq_views(handler, &root, &mut out);
+        }
+        if self.ended == Some(Ended::Canceled) {
+            for view in &mut out {
+                if matches!(
+                    view.phase,
+                    Phase::Running | Phase::Retrying | Phase::Sleeping | Phase::Suspended
+                ) {
+                    view.phase = Phase::Canceled;
+                }
+            }
         }
         out
     }
@@ -106,11 +127,18 @@ impl RunState {
             Some(handler) => handler.current.as_ref(),
             None => self.flow.main.current.as_ref(),
         };
+        let phase = match &self.ended {
+            None => Phase::Running,
+            Some(Ended::Succeeded) => Phase::Succeeded,
+            Some(Ended::Failed(_)) => Phase::Failed,
+            Some(Ended::Skipped) => Phase::Skipped,
+            Some(Ended::Canceled) => Phase::Canceled,
+        };
         RunProgress {
+            phase,
             done: self.flow.main.done.len() as u32,
             total: flow.value.modules.len() as u32,
             current: current.map(|a| StepPath::root().child(&a.id)),
-            outcome: self.outcome.clone(),
         }
     }
 

@@ -4,7 +4,7 @@ use super::api::{Action, EngineError, Env, Event, RunOutcome};
 use super::flow_node::{self, FlowStatus};
 use super::path::StepPath;
 use super::runtime::{Approval, Runtime, aux_key};
-use super::state::{FlowNode, RunState};
+use super::state::{Ended, FlowNode, RESULT_KEY, RunState};
 use super::store::ResultStore;
 use crate::flow::OpenFlow;
 use serde_json::Value;
@@ -20,7 +20,7 @@ pub fn start(
 ) -> Result<(RunState, Vec<Action>), EngineError> {
     let mut state = RunState {
         flow: FlowNode::default(),
-        outcome: None,
+        ended: None,
         rng: seed,
         results: ResultStore::default(),
     };
@@ -47,7 +47,7 @@ pub fn advance(
     env: &Env,
     now_ms: u64,
 ) -> Result<Vec<Action>, EngineError> {
-    if state.outcome.is_some() {
+    if state.ended.is_some() {
         return Ok(Vec::new());
     }
     match event {
@@ -86,7 +86,7 @@ pub fn resume(
     env: &Env,
     now_ms: u64,
 ) -> Result<Vec<Action>, EngineError> {
-    if state.outcome.is_some() {
+    if state.ended.is_some() {
         return Ok(Vec::new());
     }
     pump(flow, state, env, now_ms, |rt| rt.reissue = true)
@@ -120,7 +120,15 @@ fn pump(
 }
 
 fn finish(state: &mut RunState, outcome: RunOutcome, mut actions: Vec<Action>) -> Vec<Action> {
-    state.outcome = Some(outcome.clone());
+    state.ended = Some(match &outcome {
+        RunOutcome::Succeeded(value) => {
+            state.results.insert(RESULT_KEY.to_string(), value.clone());
+            Ended::Succeeded
+        }
+        RunOutcome::Failed(error) => Ended::Failed(error.clone()),
+        RunOutcome::Skipped => Ended::Skipped,
+        RunOutcome::Canceled => Ended::Canceled,
+    });
     actions.push(Action::Finish(outcome));
     actions
 }

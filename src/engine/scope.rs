@@ -7,7 +7,7 @@
 use super::api::{Env, StepError};
 use super::path::StepPath;
 use super::store::ResultStore;
-use crate::expr::Scope;
+use crate::expr::{Scope, referenced_secrets};
 use crate::flow::{FlowModule, FlowValue};
 use serde_json::{Map, Value, json};
 use std::cell::Cell;
@@ -196,13 +196,20 @@ impl<'a> Ctx<'a> {
             resources: Map::new(),
         };
         for source in sources {
-            for (kind, path) in secret_refs(source) {
-                let (found, target) = match kind {
-                    SecretKind::Variable => (env.resolver.variable(&path), &mut scope.variables),
-                    SecretKind::Resource => (env.resolver.resource(&path), &mut scope.resources),
-                };
-                let value = found.map_err(|e| StepError::new("ResolveError", e.to_string()))?;
-                target.insert(path, value);
+            let (variables, resources) = referenced_secrets(source);
+            for path in variables {
+                let value = env
+                    .resolver
+                    .variable(&path)
+                    .map_err(|e| StepError::new("ResolveError", e.to_string()))?;
+                scope.variables.insert(path, value);
+            }
+            for path in resources {
+                let value = env
+                    .resolver
+                    .resource(&path)
+                    .map_err(|e| StepError::new("ResolveError", e.to_string()))?;
+                scope.resources.insert(path, value);
             }
         }
         Ok(scope)
@@ -211,60 +218,3 @@ impl<'a> Ctx<'a> {
 
 /// Where the payload of the last approval is kept (`resume` in expressions).
 pub(crate) const RESUME_KEY: &str = "#resume";
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SecretKind {
-    Variable,
-    Resource,
-}
-
-/// `variable('path')` and `resource("path")` calls with literal paths in `source`.
-fn secret_refs(source: &str) -> Vec<(SecretKind, String)> {
-    let mut found = Vec::new();
-    for (name, kind) in [
-        ("variable(", SecretKind::Variable),
-        ("resource(", SecretKind::Resource),
-    ] {
-        let mut rest = source;
-        while let Some(at) = rest.find(name) {
-            let preceded_by_ident = rest[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
-            rest = &rest[at + name.len()..];
-            if preceded_by_ident {
-                continue;
-            }
-            let arg = rest.trim_start();
-            let Some(quote) = arg.chars().next().filter(|c| matches!(c, '\'' | '"' | '`')) else {
-                continue;
-            };
-            if let Some(end) = arg[1..].find(quote) {
-                let path = arg[1..1 + end].to_string();
-                if !found.iter().any(|(k, p)| *k == kind && *p == path) {
-                    found.push((kind, path));
-                }
-            }
-        }
-    }
-    found
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_literal_secret_paths() {
-        let refs = secret_refs(
-            "variable('u/a/x') + resource(\"f/db\") + myvariable('no') + variable(`u/a/x`)",
-        );
-        assert_eq!(
-            refs,
-            vec![
-                (SecretKind::Variable, "u/a/x".to_string()),
-                (SecretKind::Resource, "f/db".to_string())
-            ]
-        );
-    }
-}

@@ -2,7 +2,7 @@
 //! counters of loops. Values live in the [`ResultStore`]; this part stays small whatever the
 //! size of the loops (a 10,000-iteration loop holds counters and its running iterations only).
 
-use super::api::RunOutcome;
+use super::api::StepError;
 use super::progress::{LoopProgress, Phase};
 use super::store::ResultStore;
 use serde::{Deserialize, Serialize};
@@ -14,12 +14,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub(crate) flow: FlowNode,
+    /// How the run ended; a success's value is kept in `results` at [`RESULT_KEY`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) outcome: Option<RunOutcome>,
+    pub(crate) ended: Option<Ended>,
     /// State of the jitter generator, so a resumed run draws the same numbers.
     pub(crate) rng: u64,
     #[serde(default)]
     pub results: ResultStore,
+}
+
+/// Where a finished run's result is kept.
+pub(crate) const RESULT_KEY: &str = "#result";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "error", rename_all = "snake_case")]
+pub(crate) enum Ended {
+    Succeeded,
+    Failed(StepError),
+    Skipped,
+    Canceled,
 }
 
 /// A flow being run: the top-level flow or a subflow.

@@ -5,7 +5,8 @@
 //! the array of its iteration results, filled as iterations finish. Keys with a `#` suffix hold
 //! values the engine needs to go on: `#input` (the flow inputs), `loop#items` (a loop's iterator),
 //! `sub#input` (a subflow's inputs), `#error` (the error a failure module handles), `#resume`
-//! (the last approval payload). A finished iteration's own keys (`loop[3]/…`) are dropped.
+//! (the last approval payload), `#result` (the run's result once it succeeded). A finished
+//! iteration's own keys (`loop[3]/…`) are dropped.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
