@@ -4,6 +4,7 @@ pub mod crdgen;
 pub mod flow;
 pub mod flowrun;
 pub mod naming;
+pub mod pod;
 mod schema;
 
 pub use flow::{Flow, FlowSpec, FlowStatus};

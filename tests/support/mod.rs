@@ -12,7 +12,7 @@
 //! ```
 
 // Every test binary compiles this module and uses a different part of it.
-#![allow(dead_code, reason = "shared by several test binaries")]
+#![allow(dead_code, unused_imports, reason = "shared by several test binaries")]
 
 pub mod certs;
 pub mod control_plane;
