@@ -1,5 +1,6 @@
 //! Kubernetes resources of the `millrace.dev` group.
 
+pub mod controller;
 pub mod crdgen;
 pub mod flow;
 pub mod flowrun;

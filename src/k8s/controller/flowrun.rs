@@ -1,0 +1,456 @@
+//! The FlowRun reconciler: read the run's state, feed the engine what happened (finished
+//! attempts, cancel, approvals, timers), save the state, then make the cluster match it (one Job
+//! per running attempt, no Job for anything else) and write the status.
+
+use super::document;
+use super::resolver::ClusterResolver;
+use super::status;
+use super::store::{self, Persisted};
+use super::{Context, Error, FIELD_MANAGER, now_ms};
+use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
+use crate::expr::InProcess;
+use crate::flow::prepare_inputs;
+use crate::k8s::flow::Flow;
+use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
+use crate::k8s::naming;
+use crate::k8s::pod::job::RUN_LABEL;
+use crate::k8s::pod::report;
+use crate::k8s::pod::{AttemptPlan, Observation, RunIdentity, STEP_CONTAINER, build, observe};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action as Requeue;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Label the Job controller puts on a Job's pods.
+const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+/// Steps failing to build in a row before the reconcile gives up for now (retries without delay).
+const MAX_BUILD_ROUNDS: usize = 100;
+
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<FlowRun>>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    let run = match &guard.0 {
+        Ok(run) => run,
+        Err(invalid) => {
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            let ns = invalid.metadata.namespace.clone().unwrap_or_default();
+            let status = not_started(
+                RunPhase::Failed,
+                "Invalid",
+                format!("FlowRun {name} cannot be read: {}", invalid.error),
+                invalid.metadata.generation,
+                &[],
+            );
+            let runs: Api<DeserializeGuard<FlowRun>> = Api::namespaced(ctx.client.clone(), &ns);
+            patch_status(&runs, &name, &status).await?;
+            return Ok(Requeue::await_change());
+        }
+    };
+    let ns = run.namespace().unwrap_or_default();
+    let identity = RunIdentity {
+        name: run.name_any(),
+        namespace: ns.clone(),
+        uid: run.uid().unwrap_or_default(),
+    };
+    let runs: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let state_name = store::config_map_name(&identity.name);
+    let now = now_ms();
+
+    let (mut persisted, version) = match config_maps.get_opt(&state_name).await? {
+        Some(cm) => (store::from_config_map(&cm)?, cm.metadata.resource_version),
+        None => match begin(run, &ctx, now).await? {
+            Ok(persisted) => (persisted, None),
+            Err((phase, reason, message)) => {
+                let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
+                let status = not_started(
+                    phase,
+                    reason,
+                    message,
+                    run.meta().generation,
+                    previous.unwrap_or_default(),
+                );
+                if run.status.as_ref() != Some(&status) {
+                    patch_status(&runs, &identity.name, &status).await?;
+                }
+                return Ok(match phase {
+                    RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
+                    _ => Requeue::await_change(),
+                });
+            }
+        },
+    };
+    let before = version.as_ref().map(|_| persisted.clone());
+
+    let selector = ListParams::default().labels(&format!(
+        "{RUN_LABEL}={}",
+        naming::label_value(&identity.name)
+    ));
+    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut starts = Vec::new();
+    let mut jobs = BTreeMap::new();
+    if persisted.state.outcome().is_none() {
+        jobs = jobs_api
+            .list(&selector)
+            .await?
+            .into_iter()
+            .map(|job| (job.name_any(), job))
+            .collect();
+        let pods = pods_api.list(&selector).await?.items;
+        let mut events =
+            finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
+        if run.spec.cancel {
+            events.push(Event::Cancel);
+        }
+        events.extend(new_approvals(run, &mut persisted));
+        starts = drive(&mut persisted, events, &identity, &ctx, now)?;
+        if persisted.state.outcome().is_some() {
+            persisted.finished_ms = Some(now);
+        }
+    }
+
+    if before.as_ref() != Some(&persisted) {
+        let cm = store::to_config_map(&identity, &persisted)?;
+        match version {
+            None => {
+                if !create(&config_maps, &cm).await? {
+                    // Another reconcile started the run first; go on from its state.
+                    return Ok(Requeue::requeue(Duration::ZERO));
+                }
+            }
+            Some(version) => {
+                let mut cm = cm;
+                cm.metadata.resource_version = Some(version);
+                config_maps
+                    .replace(&state_name, &PostParams::default(), &cm)
+                    .await?;
+            }
+        }
+    }
+
+    // Only now, with the state saved, does anything start.
+    let running: HashSet<String> = persisted
+        .state
+        .running_attempts()
+        .iter()
+        .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
+        .collect();
+    for (job, code) in starts {
+        let name = job.name_any();
+        if running.contains(&name) && !jobs.contains_key(&name) {
+            create(&config_maps, &code).await?;
+            create(&jobs_api, &job).await?;
+        }
+    }
+    if persisted.state.outcome().is_some() {
+        jobs = jobs_api
+            .list(&selector)
+            .await?
+            .into_iter()
+            .map(|job| (job.name_any(), job))
+            .collect();
+    }
+    for (name, job) in &jobs {
+        if !running.contains(name) && is_active(job) {
+            let background = DeleteParams::background();
+            match jobs_api.delete(name, &background).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    let previous = run
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let status = status::compute(&identity.name, run.meta().generation, &persisted, previous);
+    if run.status.as_ref() != Some(&status) {
+        patch_status(&runs, &identity.name, &status).await?;
+    }
+    Ok(
+        match (persisted.state.outcome(), persisted.state.next_wake_ms()) {
+            (Some(_), _) => Requeue::await_change(),
+            (None, Some(at)) => Requeue::requeue(
+                Duration::from_millis(at.saturating_sub(now_ms())).min(ctx.config.resync),
+            ),
+            (None, None) => Requeue::requeue(ctx.config.resync),
+        },
+    )
+}
+
+type NotStarted = (RunPhase, &'static str, String);
+
+/// Resolves the flow, checks the inputs and starts the engine; or says why the run cannot start.
+async fn begin(
+    run: &FlowRun,
+    ctx: &Context,
+    now: u64,
+) -> Result<Result<Persisted, NotStarted>, Error> {
+    let ns = run.namespace().unwrap_or_default();
+    let (spec, origin) = match (&run.spec.flow_ref, &run.spec.flow) {
+        (Some(reference), None) => {
+            let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), &ns);
+            match flows.get_opt(&reference.name).await? {
+                Some(flow) => (flow.spec, format!("Flow {}", reference.name)),
+                None => {
+                    return Ok(Err((
+                        RunPhase::Pending,
+                        "FlowNotFound",
+                        format!(
+                            "spec.flowRef: no Flow {} in namespace {ns}; create it, the run starts then",
+                            reference.name
+                        ),
+                    )));
+                }
+            }
+        }
+        (None, Some(inline)) => (inline.clone(), "spec.flow".to_string()),
+        _ => {
+            return Ok(Err((
+                RunPhase::Failed,
+                "Invalid",
+                "spec: set exactly one of flowRef and flow".into(),
+            )));
+        }
+    };
+    let problems = document::problems(&spec);
+    if !problems.is_empty() {
+        return Ok(Err((
+            RunPhase::Failed,
+            "InvalidFlow",
+            format!("{origin} is not valid: {}", problems.join("; ")),
+        )));
+    }
+    let flow = document::open_flow(&spec).expect("checked by problems()");
+    let given = match &run.spec.inputs {
+        Value::Object(map) => map.clone(),
+        Value::Null => Map::new(),
+        _ => {
+            return Ok(Err((
+                RunPhase::Failed,
+                "InvalidInputs",
+                "spec.inputs must be an object".into(),
+            )));
+        }
+    };
+    let inputs = match prepare_inputs(flow.schema.as_ref(), given) {
+        Ok(inputs) => inputs,
+        Err(problems) => {
+            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Ok(Err((
+                RunPhase::Failed,
+                "InvalidInputs",
+                format!("spec.inputs: {}", listed.join("; ")),
+            )));
+        }
+    };
+    let evaluator = InProcess::default();
+    let env = Env {
+        evaluator: &evaluator,
+        resolver: &ClusterResolver,
+    };
+    let seed = seed(&run.uid().unwrap_or_default());
+    let (state, _) = engine::start(&flow, Value::Object(inputs), seed, &env, now)?;
+    Ok(Ok(Persisted {
+        flow,
+        runtime: spec.runtime,
+        state,
+        approvals_seen: 0,
+        started_ms: now,
+        finished_ms: None,
+    }))
+}
+
+/// Advances the engine by `events`, then asks it what must be running and builds those Jobs.
+/// An attempt that cannot become a Job fails like a step would, and the engine goes on.
+fn drive(
+    persisted: &mut Persisted,
+    events: Vec<Event>,
+    run: &RunIdentity,
+    ctx: &Context,
+    now: u64,
+) -> Result<Vec<(Job, ConfigMap)>, Error> {
+    let evaluator = InProcess::default();
+    let env = Env {
+        evaluator: &evaluator,
+        resolver: &ClusterResolver,
+    };
+    for event in events {
+        engine::advance(&persisted.flow, &mut persisted.state, event, &env, now)?;
+    }
+    for _ in 0..MAX_BUILD_ROUNDS {
+        let actions = engine::resume(&persisted.flow, &mut persisted.state, &env, now)?;
+        let mut built = Vec::new();
+        let mut failed = Vec::new();
+        for action in actions {
+            if let Action::StartAttempt { id, spec } = action {
+                match build_attempt(persisted, run, &id, &spec, ctx) {
+                    Ok(objects) => built.push(objects),
+                    Err(error) => failed.push(Event::StepFinished {
+                        id,
+                        outcome: Err(error),
+                    }),
+                }
+            }
+        }
+        if failed.is_empty() {
+            return Ok(built);
+        }
+        for event in failed {
+            engine::advance(&persisted.flow, &mut persisted.state, event, &env, now)?;
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn build_attempt(
+    persisted: &Persisted,
+    run: &RunIdentity,
+    id: &AttemptId,
+    spec: &StepSpec,
+    ctx: &Context,
+) -> Result<(Job, ConfigMap), StepError> {
+    let nonce = format!("{:016x}", rand::random::<u64>());
+    build(&AttemptPlan {
+        run,
+        id,
+        spec,
+        runtime: persisted.runtime.as_ref(),
+        defaults: &ctx.config.pods,
+        nonce: &nonce,
+    })
+    .map_err(|e| StepError::new("InvalidStep", e.to_string()))
+}
+
+/// `StepFinished` for every running attempt whose Job or pod has ended.
+async fn finished_attempts(
+    run: &str,
+    persisted: &Persisted,
+    jobs: &BTreeMap<String, Job>,
+    pods: &[Pod],
+    pods_api: &Api<Pod>,
+) -> Result<Vec<Event>, Error> {
+    let mut events = Vec::new();
+    for id in persisted.state.running_attempts() {
+        let name = naming::job_name(run, id.step.as_str(), id.attempt);
+        let Some(job) = jobs.get(&name) else { continue };
+        let pod = pods
+            .iter()
+            .filter(|p| p.labels().get(JOB_NAME_LABEL) == Some(&name))
+            .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+        let outcome = match observe(job, pod) {
+            Observation::Running => continue,
+            Observation::Finished(outcome) => outcome,
+            Observation::InLog {
+                pod,
+                nonce,
+                exit_code,
+            } => {
+                let params = LogParams {
+                    container: Some(STEP_CONTAINER.into()),
+                    ..Default::default()
+                };
+                let log = pods_api.logs(&pod, &params).await?;
+                report::from_log(&log, &nonce, exit_code)
+            }
+        };
+        events.push(Event::StepFinished { id, outcome });
+    }
+    Ok(events)
+}
+
+/// Approvals added to `spec.approvals` since the last reconcile.
+fn new_approvals(run: &FlowRun, persisted: &mut Persisted) -> Vec<Event> {
+    let new = run.spec.approvals.iter().skip(persisted.approvals_seen);
+    let events = new
+        .map(|a| Event::Approval {
+            step: (!a.step.is_empty()).then(|| StepPath::parse(&a.step)),
+            approved: a.approved,
+            payload: a.payload.clone().unwrap_or(Value::Null),
+        })
+        .collect();
+    persisted.approvals_seen = run.spec.approvals.len();
+    events
+}
+
+fn is_active(job: &Job) -> bool {
+    !job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+}
+
+/// Creates `object`; `false` when it already exists (a create repeated after a restart).
+async fn create<K>(api: &Api<K>, object: &K) -> Result<bool, Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_status(&e, 409) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_status(error: &kube::Error, code: u16) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == code)
+}
+
+async fn patch_status<K>(api: &Api<K>, name: &str, status: &FlowRunStatus) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = json!({
+        "apiVersion": "millrace.dev/v1alpha1",
+        "kind": "FlowRun",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Status of a run that could not start.
+fn not_started(
+    phase: RunPhase,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> FlowRunStatus {
+    let condition = |type_: &str, status: bool| {
+        status::condition(type_, status, reason, message.clone(), generation, previous)
+    };
+    FlowRunStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions: vec![condition("Ready", false), condition("Stalled", true)],
+        error: Some(json!({"name": reason, "message": message})),
+        ..Default::default()
+    }
+}
+
+/// Retry jitter seed from the run's uid, so it stays the same across restarts.
+fn seed(uid: &str) -> u64 {
+    let digest = Sha256::digest(uid.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}

@@ -1,0 +1,116 @@
+//! Where a run's engine state lives between reconciles: a ConfigMap owned by the run.
+//!
+//! Why a ConfigMap and not the FlowRun status: the state must be read back exactly (status is for
+//! people, and is rewritten with server-side apply), it holds the step results the engine needs
+//! (which would crowd status), and the run's flow is snapshotted with it, so that editing a Flow
+//! never changes a run that has started. It is written before any Job is created, so after a
+//! restart the run resumes from it and the Jobs it finds.
+
+use crate::engine::RunState;
+use crate::flow::OpenFlow;
+use crate::k8s::flow::Runtime;
+use crate::k8s::naming;
+use crate::k8s::pod::RunIdentity;
+use crate::k8s::pod::job::{RUN_LABEL, owner};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const STATE_KEY: &str = "state.json";
+/// Results are kept under their own key: they are what grows.
+pub const RESULTS_KEY: &str = "results.json";
+/// What the API server stores in one object, less room for metadata.
+const MAX_BYTES: usize = 1024 * 1024 - 16 * 1024;
+
+/// Everything the controller needs to go on with a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Persisted {
+    /// The flow as it was when the run started.
+    pub flow: OpenFlow,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+    pub state: RunState,
+    /// `spec.approvals` entries already handed to the engine.
+    #[serde(default)]
+    pub approvals_seen: usize,
+    pub started_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ConfigMap {name}: key {key} cannot be read back: {reason}")]
+    Corrupt {
+        name: String,
+        key: &'static str,
+        reason: String,
+    },
+    #[error(
+        "ConfigMap {name}: the run's state takes {bytes} bytes, more than one object holds; results this large need storage the operator does not have yet"
+    )]
+    TooLarge { name: String, bytes: usize },
+}
+
+/// The name of a run's state ConfigMap.
+pub fn config_map_name(run: &str) -> String {
+    naming::derived_name(run, "state")
+}
+
+pub fn to_config_map(run: &RunIdentity, persisted: &Persisted) -> Result<ConfigMap, StoreError> {
+    let name = config_map_name(&run.name);
+    let mut control = persisted.clone();
+    let results = std::mem::take(&mut control.state.results);
+    let state = serde_json::to_string(&control).expect("the state serialises");
+    let results = serde_json::to_string(&results).expect("results serialise");
+    let bytes = state.len() + results.len();
+    if bytes > MAX_BYTES {
+        return Err(StoreError::TooLarge { name, bytes });
+    }
+    Ok(ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(run.namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                RUN_LABEL.to_string(),
+                naming::label_value(&run.name),
+            )])),
+            owner_references: Some(vec![owner(run)]),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            (STATE_KEY.to_string(), state),
+            (RESULTS_KEY.to_string(), results),
+        ])),
+        ..Default::default()
+    })
+}
+
+pub fn from_config_map(cm: &ConfigMap) -> Result<Persisted, StoreError> {
+    let name = cm.metadata.name.clone().unwrap_or_default();
+    let read = |key: &'static str| {
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .ok_or_else(|| StoreError::Corrupt {
+                name: name.clone(),
+                key,
+                reason: "missing".into(),
+            })
+    };
+    let corrupt = |key: &'static str| {
+        let name = name.clone();
+        move |e: serde_json::Error| StoreError::Corrupt {
+            name,
+            key,
+            reason: e.to_string(),
+        }
+    };
+    let mut persisted: Persisted =
+        serde_json::from_str(read(STATE_KEY)?).map_err(corrupt(STATE_KEY))?;
+    persisted.state.results =
+        serde_json::from_str(read(RESULTS_KEY)?).map_err(corrupt(RESULTS_KEY))?;
+    Ok(persisted)
+}
