@@ -4,8 +4,9 @@
 mod support;
 
 use anyhow::{Context, Result, bail};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use kube::{Api, Client};
 use millrace::k8s::controller::{self, Config};
@@ -203,5 +204,124 @@ async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_
     );
     let good = flows.get("good").await?.status.context("good status")?;
     assert_eq!(good.conditions[0].status, "True");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_large_result_travels_intact_and_one_over_the_cap_fails_clearly() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-large").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let value = json!({"modules": [
+        step("big", "python3", "def main():\n    return {'rows': ['r%06d' % i for i in range(20000)]}", json!({})),
+        step("check", "python3", "def main(got):\n    rows = got['rows']\n    return [len(rows), rows[0], rows[-1]]",
+             json!({"got": {"type": "javascript", "expr": "results.big"}})),
+    ]});
+    create_flow(&client, &ns, "large", value).await?;
+    create_run(&client, &ns, "large-1", "large", json!({})).await?;
+    let huge = json!({"modules": [
+        step("huge", "python3", "def main():\n    return 'x' * 1200000", json!({})),
+    ]});
+    create_flow(&client, &ns, "huge", huge).await?;
+    create_run(&client, &ns, "huge-1", "huge", json!({})).await?;
+
+    let status = finished(&client, &ns, "large-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!([20000, "r000000", "r019999"])));
+    assert!(status.steps[0].result.is_none() && status.steps[0].result_ref.is_some());
+
+    let status = finished(&client, &ns, "huge-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    let message = status.error.context("error")?["message"].to_string();
+    assert!(message.contains("result too large"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_suspended_run_resumes_on_approval_and_a_canceled_one_stops_its_job() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-approve").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns);
+
+    let mut ask = step("ask", "bash", "echo asked", json!({}));
+    ask["suspend"] = json!({"required_events": 1});
+    let value = json!({"modules": [
+        ask,
+        step("after", "python3", "def main(answer):\n    return answer",
+             json!({"answer": {"type": "javascript", "expr": "resume"}})),
+    ]});
+    create_flow(&client, &ns, "approval", value).await?;
+    create_run(&client, &ns, "approval-1", "approval", json!({})).await?;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while runs.get("approval-1").await?.status.and_then(|s| s.phase) != Some(RunPhase::Suspended) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("approval-1 never suspended");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What `kubectl patch --type merge` does.
+    let approve = json!({"spec": {"approvals": [{"step": "ask", "payload": {"ok": "yes"}}]}});
+    runs.patch(
+        "approval-1",
+        &PatchParams::default(),
+        &Patch::Merge(&approve),
+    )
+    .await?;
+    let status = finished(&client, &ns, "approval-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!({"ok": "yes"})));
+
+    let value = json!({"modules": [step("slow", "bash", "sleep 60", json!({}))]});
+    create_flow(&client, &ns, "slow", value).await?;
+    create_run(&client, &ns, "slow-1", "slow", json!({})).await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let selector = ListParams::default().labels("millrace.dev/run=slow-1");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while jobs.list(&selector).await?.items.is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("slow-1 started no Job");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cancel = json!({"spec": {"cancel": true}});
+    runs.patch("slow-1", &PatchParams::default(), &Patch::Merge(&cancel))
+        .await?;
+    let status = finished(&client, &ns, "slow-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Canceled), "{status:#?}");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let left = jobs.list(&selector).await?.items;
+        if left.iter().all(|j| j.metadata.deletion_timestamp.is_some()) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the canceled run's Job was not deleted");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(())
 }

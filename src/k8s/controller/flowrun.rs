@@ -138,13 +138,17 @@ pub async fn reconcile(
         }
     }
 
-    // Only now, with the state saved, does anything start.
-    let running: HashSet<String> = persisted
-        .state
-        .running_attempts()
-        .iter()
-        .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
-        .collect();
+    // Only now, with the state saved, does anything start. An ended run keeps the attempts it
+    // was running in its state (for display), but none of them may go on.
+    let running: HashSet<String> = match persisted.state.outcome() {
+        Some(_) => HashSet::new(),
+        None => persisted
+            .state
+            .running_attempts()
+            .iter()
+            .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
+            .collect(),
+    };
     for (job, code) in starts {
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
