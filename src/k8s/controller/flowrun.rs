@@ -97,16 +97,15 @@ pub async fn reconcile(
     ));
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let jobs: BTreeMap<String, Job> = jobs_api
+        .list(&selector)
+        .await?
+        .into_iter()
+        .map(|job| (job.name_any(), job))
+        .collect();
+    let pods = pods_api.list(&selector).await?.items;
     let mut starts = Vec::new();
-    let mut jobs = BTreeMap::new();
     if persisted.state.outcome().is_none() {
-        jobs = jobs_api
-            .list(&selector)
-            .await?
-            .into_iter()
-            .map(|job| (job.name_any(), job))
-            .collect();
-        let pods = pods_api.list(&selector).await?.items;
         let mut events =
             finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
         if run.spec.cancel {
@@ -156,16 +155,12 @@ pub async fn reconcile(
             create(&jobs_api, &job).await?;
         }
     }
-    if persisted.state.outcome().is_some() {
-        jobs = jobs_api
-            .list(&selector)
-            .await?
-            .into_iter()
-            .map(|job| (job.name_any(), job))
-            .collect();
-    }
     for (name, job) in &jobs {
-        if !running.contains(name) && is_active(job) {
+        // A Job whose pod has ended is left for its TTL, so its log can still be read.
+        if !running.contains(name)
+            && job.metadata.deletion_timestamp.is_none()
+            && still_going(job, pod_of(&pods, name))
+        {
             let background = DeleteParams::background();
             match jobs_api.delete(name, &background).await {
                 Ok(_) => {}
@@ -351,11 +346,7 @@ async fn finished_attempts(
     for id in persisted.state.running_attempts() {
         let name = naming::job_name(run, id.step.as_str(), id.attempt);
         let Some(job) = jobs.get(&name) else { continue };
-        let pod = pods
-            .iter()
-            .filter(|p| p.labels().get(JOB_NAME_LABEL) == Some(&name))
-            .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-        let outcome = match observe(job, pod) {
+        let outcome = match observe(job, pod_of(pods, &name)) {
             Observation::Running => continue,
             Observation::Finished(outcome) => outcome,
             Observation::InLog {
@@ -390,13 +381,29 @@ fn new_approvals(run: &FlowRun, persisted: &mut Persisted) -> Vec<Event> {
     events
 }
 
-fn is_active(job: &Job) -> bool {
-    !job.status
+/// The newest pod of Job `job` (with `backoffLimit: 0` there is one, unless it was replaced).
+fn pod_of<'a>(pods: &'a [Pod], job: &str) -> Option<&'a Pod> {
+    pods.iter()
+        .filter(|p| p.labels().get(JOB_NAME_LABEL).map(String::as_str) == Some(job))
+        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
+}
+
+/// The Job is not finished and its step container has not ended (it runs, or waits to start).
+fn still_going(job: &Job, pod: Option<&Pod>) -> bool {
+    let finished = job
+        .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .into_iter()
         .flatten()
-        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
+    let ended = pod
+        .and_then(|p| p.status.as_ref())
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+    !finished && !ended
 }
 
 /// Creates `object`; `false` when it already exists (a create repeated after a restart).
