@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 
 type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
 
+/// When each step's pod was seen finished and each step's Job was seen created, on one clock.
+#[derive(Default, Clone)]
+struct Seen {
+    finished: BTreeMap<String, Instant>,
+    created: BTreeMap<String, Instant>,
+}
+
 /// `GET configmaps`, `LIST jobs`, `WATCH pods`, `PATCH flowruns/status`, …
 fn request_kind(method: &http::Method, uri: &http::Uri) -> String {
     let query = uri.query().unwrap_or_default();
@@ -93,8 +100,7 @@ async fn main() -> Result<()> {
         std::future::pending(),
     ));
 
-    // When each step's pod was seen finished and each Job was seen created, on one clock.
-    let seen: Arc<Mutex<(BTreeMap<String, Instant>, BTreeMap<String, Instant>)>> = Arc::default();
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let jobs = watcher(
         Api::<Job>::namespaced(client.clone(), &ns),
         watcher::Config::default(),
@@ -181,7 +187,7 @@ async fn main() -> Result<()> {
     let total = started.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let (finished, created) = seen.lock().unwrap().clone();
+    let Seen { finished, created } = seen.lock().unwrap().clone();
     let mut gaps: Vec<Duration> = (1..steps)
         .filter_map(|i| {
             let done = finished.get(&format!("s{:03}", i - 1))?;

@@ -5,6 +5,7 @@ mod support;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
@@ -323,5 +324,77 @@ async fn a_suspended_run_resumes_on_approval_and_a_canceled_one_stops_its_job() 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_parallel_retries_example_runs_with_at_most_parallelism_jobs_at_once() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-loop").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let example = millrace::flow::load_path("examples/parallel-retries/flow.yaml".as_ref())?;
+    let flow: Flow = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
+        "metadata": {"name": "parallel-retries"},
+        "spec": example.flow,
+    }))?;
+    Api::<Flow>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    create_run(
+        &client,
+        &ns,
+        "loop-1",
+        "parallel-retries",
+        json!({"count": 8}),
+    )
+    .await?;
+
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns);
+    let selector = ListParams::default().labels("millrace.dev/run=loop-1");
+    let mut most_at_once = 0;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while runs.get("loop-1").await?.status.and_then(|s| s.phase) != Some(RunPhase::Succeeded) {
+        // Step containers not ended yet; a Job's own `active` count lags behind its pod.
+        let running = pods
+            .list(&selector)
+            .await?
+            .items
+            .iter()
+            .filter(|p| {
+                let ended = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+                !ended
+            })
+            .count();
+        most_at_once = most_at_once.max(running);
+        if tokio::time::Instant::now() > deadline {
+            bail!("loop-1 did not succeed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(most_at_once <= 4, "{most_at_once} steps ran at once");
+    let status = runs.get("loop-1").await?.status.context("status")?;
+    let squares: Vec<u64> = (1..=8).map(|n| n * n).collect();
+    assert_eq!(status.result, Some(json!({"squares": squares, "sum": 204})));
+    let total_jobs = jobs.list(&selector).await?.items.len();
+    assert_eq!(
+        total_jobs,
+        1 + 8 + 2 + 1,
+        "scratch, 8 squares, 2 retries (3 and 6), total"
+    );
     Ok(())
 }

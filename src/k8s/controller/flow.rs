@@ -46,10 +46,15 @@ pub async fn reconcile(
     if unchanged {
         return Ok(Action::await_change());
     }
-    let last_transition_time = previous
-        .filter(|c| c.status == desired_status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
+    let last_transition_time = match &guard.0 {
+        Ok(_) => previous
+            .filter(|c| c.status == desired_status)
+            .map(|c| c.last_transition_time.clone()),
+        // Its status cannot be read back: a stable time keeps the patch idempotent, so that
+        // writing it does not wake this reconcile again and again.
+        Err(_) => meta.creation_timestamp.clone(),
+    }
+    .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
     let status = FlowStatus {
         observed_generation: meta.generation,
         conditions: vec![Condition {

@@ -43,13 +43,20 @@ pub async fn reconcile(
         Err(invalid) => {
             let name = invalid.metadata.name.clone().unwrap_or_default();
             let ns = invalid.metadata.namespace.clone().unwrap_or_default();
-            let status = not_started(
+            let mut status = not_started(
                 RunPhase::Failed,
                 "Invalid",
                 format!("FlowRun {name} cannot be read: {}", invalid.error),
                 invalid.metadata.generation,
                 &[],
             );
+            // Its status cannot be read back either: a stable time keeps the patch idempotent,
+            // so that writing it does not wake this reconcile again and again.
+            if let Some(created) = &invalid.metadata.creation_timestamp {
+                for condition in &mut status.conditions {
+                    condition.last_transition_time = created.clone();
+                }
+            }
             let runs: Api<DeserializeGuard<FlowRun>> = Api::namespaced(ctx.client.clone(), &ns);
             patch_status(&runs, &name, &status).await?;
             return Ok(Requeue::await_change());
