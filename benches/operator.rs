@@ -122,7 +122,7 @@ async fn main() -> Result<()> {
             seen_jobs
                 .lock()
                 .unwrap()
-                .1
+                .created
                 .entry(step)
                 .or_insert_with(Instant::now);
         }
@@ -148,7 +148,7 @@ async fn main() -> Result<()> {
                 seen_pods
                     .lock()
                     .unwrap()
-                    .0
+                    .finished
                     .entry(step)
                     .or_insert_with(Instant::now);
             }
