@@ -114,3 +114,70 @@ pub fn from_config_map(cm: &ConfigMap) -> Result<Persisted, StoreError> {
         serde_json::from_str(read(RESULTS_KEY)?).map_err(corrupt(RESULTS_KEY))?;
     Ok(persisted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{self, Env};
+    use crate::expr::InProcess;
+    use crate::k8s::controller::resolver::ClusterResolver;
+    use serde_json::json;
+
+    fn persisted(input: serde_json::Value) -> Persisted {
+        let flow: OpenFlow = serde_json::from_value(json!({"summary": "one", "value": {"modules": [
+            {"id": "a", "value": {"type": "rawscript", "language": "bash", "content": "echo", "input_transforms": {}}},
+        ]}}))
+        .unwrap();
+        let evaluator = InProcess::default();
+        let env = Env {
+            evaluator: &evaluator,
+            resolver: &ClusterResolver,
+        };
+        let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();
+        Persisted {
+            flow,
+            runtime: None,
+            state,
+            approvals_seen: 1,
+            started_ms: 1_000,
+            finished_ms: None,
+        }
+    }
+
+    fn run() -> RunIdentity {
+        RunIdentity {
+            name: "r".into(),
+            namespace: "ns".into(),
+            uid: "u".into(),
+        }
+    }
+
+    #[test]
+    fn the_state_reads_back_exactly_with_results_under_their_own_key() {
+        let persisted = persisted(json!("hello"));
+        let cm = to_config_map(&run(), &persisted).unwrap();
+        assert_eq!(cm.metadata.name.as_deref(), Some("r-state"));
+        assert_eq!(cm.metadata.owner_references.as_ref().unwrap()[0].uid, "u");
+        assert!(cm.data.as_ref().unwrap()[RESULTS_KEY].contains("hello"));
+        assert!(!cm.data.as_ref().unwrap()[STATE_KEY].contains("hello"));
+        assert_eq!(from_config_map(&cm).unwrap(), persisted);
+    }
+
+    #[test]
+    fn a_state_too_large_for_one_object_is_an_error_naming_it() {
+        let persisted = persisted(json!("x".repeat(MAX_BYTES)));
+        let err = to_config_map(&run(), &persisted).unwrap_err();
+        assert!(err.to_string().starts_with("ConfigMap r-state: "), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_state_names_its_key() {
+        let mut cm = to_config_map(&run(), &persisted(json!(1))).unwrap();
+        cm.data
+            .as_mut()
+            .unwrap()
+            .insert(STATE_KEY.into(), "{".into());
+        let err = from_config_map(&cm).unwrap_err();
+        assert!(err.to_string().contains("key state.json"), "{err}");
+    }
+}
