@@ -108,7 +108,7 @@ async fn finished(client: &Client, ns: &str, name: &str) -> Result<FlowRun> {
 }
 
 #[tokio::test]
-async fn a_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Result<()> {
+async fn the_example_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Result<()> {
     let Some(cp) = support::control_plane().await else {
         return Ok(());
     };
@@ -118,16 +118,20 @@ async fn a_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Result<()> {
     let runner = cp.pod_runner(&ns).await;
     let _controller = start_controller(client.clone(), &ns);
 
-    let value = json!({"modules": [
-        step("count", "bash", "n=\"$1\"\necho \"counting to $n\"\necho \"{\\\"n\\\": $n}\"",
-             json!({"n": {"type": "javascript", "expr": "flow_input.n"}})),
-        step("double", "python3", "def main(got):\n    print('doubling')\n    return {'doubled': got['n'] * 2}",
-             json!({"got": {"type": "javascript", "expr": "results.count"}})),
-    ]});
-    create_flow(&client, &ns, "pipeline", value).await?;
-    create_run(&client, &ns, "pipeline-1", "pipeline", json!({"n": 21})).await?;
+    // The example manifests, as written.
+    let flow: Flow =
+        serde_yaml_ng::from_str(&std::fs::read_to_string("examples/kubernetes/flow.yaml")?)?;
+    let run: FlowRun = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        "examples/kubernetes/flowrun.yaml",
+    )?)?;
+    Api::<Flow>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    Api::<FlowRun>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &run)
+        .await?;
 
-    let run = finished(&client, &ns, "pipeline-1").await?;
+    let run = finished(&client, &ns, "count-and-double-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"doubled": 42})));

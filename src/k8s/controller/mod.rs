@@ -24,8 +24,7 @@ use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use document::{open_flow, problems};
-pub use store::{Persisted, StoreError};
+pub use store::StoreError;
 
 /// The one field manager the operator writes status with.
 pub const FIELD_MANAGER: &str = "millrace-operator";
