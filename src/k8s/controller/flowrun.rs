@@ -384,7 +384,8 @@ fn new_approvals(run: &FlowRun, persisted: &mut Persisted) -> Vec<Event> {
             payload: a.payload.clone().unwrap_or(Value::Null),
         })
         .collect();
-    persisted.approvals_seen = run.spec.approvals.len();
+    // A FlowRun from a stale cache may list fewer approvals than were already handed over.
+    persisted.approvals_seen = persisted.approvals_seen.max(run.spec.approvals.len());
     events
 }
 
