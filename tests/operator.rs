@@ -402,3 +402,28 @@ async fn the_parallel_retries_example_runs_with_at_most_parallelism_jobs_at_once
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_step_past_its_timeout_fails_with_a_timeout_error() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-timeout").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let mut slow = step("slow", "bash", "sleep 60", json!({}));
+    slow["timeout"] = json!(2);
+    create_flow(&client, &ns, "timeout", json!({"modules": [slow]})).await?;
+    create_run(&client, &ns, "timeout-1", "timeout", json!({})).await?;
+    let status = finished(&client, &ns, "timeout-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    let error = status.error.context("error")?;
+    assert_eq!(error["name"], "TimeoutError", "{error}");
+    Ok(())
+}

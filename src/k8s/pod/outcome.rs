@@ -32,49 +32,16 @@ const STUCK: &[&str] = &[
 
 /// Reads the attempt's state from its Job and (when it exists) its pod.
 pub fn observe(job: &Job, pod: Option<&Pod>) -> Observation {
+    let verdict = job_failure(job);
     if let Some(pod) = pod
-        && let Some(seen) = from_pod(job, pod)
+        && let Some(seen) = from_pod(job, pod, verdict.as_ref())
     {
         return seen;
     }
-    let failed = job
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_ == "Failed" && c.status == "True");
-    if let Some(failed) = failed {
-        let message = failed.message.clone().unwrap_or_default();
-        return Observation::Finished(Err(match failed.reason.as_deref() {
-            Some("DeadlineExceeded") => StepError::new(
-                "TimeoutError",
-                format!(
-                    "the step ran longer than its timeout of {} s; its pod was stopped",
-                    job.spec
-                        .as_ref()
-                        .and_then(|s| s.active_deadline_seconds)
-                        .unwrap_or_default()
-                ),
-            ),
-            reason => StepError::new(
-                "JobFailed",
-                format!(
-                    "Job {} failed ({}): {message}",
-                    name(&job.metadata.name),
-                    reason.unwrap_or("no reason given")
-                ),
-            ),
-        }));
+    if let Some(verdict) = verdict {
+        return Observation::Finished(Err(verdict.error));
     }
-    let complete = job
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Complete" && c.status == "True");
-    if complete && pod.is_none() {
+    if condition(job, "Complete") && pod.is_none() {
         return Observation::Finished(Err(StepError::new(
             "ResultLost",
             format!(
@@ -86,7 +53,53 @@ pub fn observe(job: &Job, pod: Option<&Pod>) -> Observation {
     Observation::Running
 }
 
-fn from_pod(job: &Job, pod: &Pod) -> Option<Observation> {
+/// Why the Job controller failed the Job, if it did.
+struct Verdict {
+    error: StepError,
+    deadline: bool,
+}
+
+fn job_failure(job: &Job) -> Option<Verdict> {
+    let failed = conditions(job).find(|c| c.type_ == "Failed" && c.status == "True")?;
+    let deadline = failed.reason.as_deref() == Some("DeadlineExceeded");
+    let error = if deadline {
+        StepError::new(
+            "TimeoutError",
+            format!(
+                "the step ran longer than its timeout of {} s; its pod was stopped",
+                job.spec
+                    .as_ref()
+                    .and_then(|s| s.active_deadline_seconds)
+                    .unwrap_or_default()
+            ),
+        )
+    } else {
+        StepError::new(
+            "JobFailed",
+            format!(
+                "Job {} failed ({}): {}",
+                name(&job.metadata.name),
+                failed.reason.as_deref().unwrap_or("no reason given"),
+                failed.message.as_deref().unwrap_or_default()
+            ),
+        )
+    };
+    Some(Verdict { error, deadline })
+}
+
+fn conditions(job: &Job) -> impl Iterator<Item = &k8s_openapi::api::batch::v1::JobCondition> {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+}
+
+fn condition(job: &Job, type_: &str) -> bool {
+    conditions(job).any(|c| c.type_ == type_ && c.status == "True")
+}
+
+fn from_pod(job: &Job, pod: &Pod, verdict: Option<&Verdict>) -> Option<Observation> {
     let status = pod.status.as_ref()?;
     if status.reason.as_deref() == Some("Evicted") {
         return Some(Observation::Finished(Err(StepError::new(
@@ -128,6 +141,15 @@ fn from_pod(job: &Job, pod: &Pod) -> Option<Observation> {
         ))));
     }
     let message = terminated.message.as_deref().unwrap_or_default();
+    if message.trim().is_empty() {
+        // Killed before `entry.sh` could report: a deadline is the Job's to tell; any other
+        // kill is known from the exit code once the Job has failed.
+        match verdict {
+            None => return Some(Observation::Running),
+            Some(v) if v.deadline => return Some(Observation::Finished(Err(v.error.clone()))),
+            Some(_) => {}
+        }
+    }
     Some(
         match report::from_termination_message(message, terminated.exit_code) {
             Report::Done(result) => Observation::Finished(result),
@@ -235,6 +257,25 @@ mod tests {
         let err = error_of(observe(&deadline, None));
         assert_eq!(err.name, "TimeoutError");
         assert!(err.message.contains("timeout of 5 s"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_container_killed_without_a_report_waits_for_the_job_to_say_why() {
+        let killed = step_state(json!({"terminated": {"exitCode": 143, "message": ""}}));
+        assert_eq!(
+            observe(&job(json!([])), Some(&killed)),
+            Observation::Running
+        );
+        let deadline =
+            job(json!([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]));
+        assert_eq!(
+            error_of(observe(&deadline, Some(&killed))).name,
+            "TimeoutError"
+        );
+        let failed =
+            job(json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]));
+        let err = error_of(observe(&failed, Some(&killed)));
+        assert!(err.message.contains("code 143"), "{}", err.message);
     }
 
     #[test]
