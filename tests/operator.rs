@@ -149,6 +149,34 @@ async fn the_example_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Res
         .find(|c| c.type_ == "Ready")
         .context("Ready")?;
     assert_eq!(ready.status, "True");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        // Events with the same reason form one series: count its occurrences.
+        let mut reasons: Vec<(String, i32)> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("count-and-double-1")
+            })
+            .map(|e| {
+                (
+                    e.reason.unwrap_or_default(),
+                    e.series.map_or(1, |s| s.count),
+                )
+            })
+            .collect();
+        reasons.sort();
+        if reasons == [("RunSucceeded".into(), 1), ("StepStarted".into(), 2)] {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the run's Events are {reasons:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // One pod per step attempt, each run once.
     let executions = runner.executions();
     assert_eq!(executions.len(), 2, "{executions:?}");

@@ -3,17 +3,20 @@
 //! per running attempt, no Job for anything else) and write the status.
 
 use super::document;
+use super::events;
 use super::resolver::ClusterResolver;
 use super::status;
 use super::store::{self, Persisted};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
-use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
+use crate::engine::{
+    self, Action, AttemptId, Env, Event, RunOutcome, StepError, StepPath, StepSpec,
+};
 use crate::expr::InProcess;
 use crate::flow::prepare_inputs;
 use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
 use crate::k8s::naming;
-use crate::k8s::pod::job::RUN_LABEL;
+use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
 use crate::k8s::pod::report;
 use crate::k8s::pod::{AttemptPlan, Observation, RunIdentity, STEP_CONTAINER, build, observe};
 use k8s_openapi::api::batch::v1::Job;
@@ -22,6 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -97,6 +101,8 @@ pub async fn reconcile(
         },
     };
     let before = version.as_ref().map(|_| persisted.clone());
+    // A run that ended at its very start (skipped, failed) ends in this reconcile too.
+    let before_outcome = version.as_ref().and_then(|_| persisted.state.outcome());
 
     let selector = ListParams::default().labels(&format!(
         "{RUN_LABEL}={}",
@@ -115,6 +121,19 @@ pub async fn reconcile(
     if persisted.state.outcome().is_none() {
         let mut events =
             finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
+        for event in &events {
+            if let Event::StepFinished {
+                id,
+                outcome: Err(e),
+            } = event
+            {
+                let note = format!(
+                    "step {} attempt {}: {}: {}",
+                    id.step, id.attempt, e.name, e.message
+                );
+                events::emit(&ctx, run, EventType::Warning, "StepFailed", note).await;
+            }
+        }
         if run.spec.cancel {
             events.push(Event::Cancel);
         }
@@ -159,8 +178,52 @@ pub async fn reconcile(
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
             create(&config_maps, &code).await?;
-            create(&jobs_api, &job).await?;
+            if create(&jobs_api, &job).await? {
+                let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
+                let step = job
+                    .annotations()
+                    .get(STEP_PATH_ANNOTATION)
+                    .cloned()
+                    .unwrap_or_default();
+                let reason = if attempt == "1" {
+                    "StepStarted"
+                } else {
+                    "StepRetried"
+                };
+                let note = format!("step {step} attempt {attempt}: Job {name}");
+                events::emit(&ctx, run, EventType::Normal, reason, note).await;
+            }
         }
+    }
+    if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
+        let (type_, reason, note) = match outcome {
+            RunOutcome::Succeeded(_) => (
+                EventType::Normal,
+                "RunSucceeded",
+                "the run succeeded".to_string(),
+            ),
+            RunOutcome::Skipped => (
+                EventType::Normal,
+                "RunSkipped",
+                "the flow's skip_expr was true".to_string(),
+            ),
+            RunOutcome::Canceled => (
+                EventType::Normal,
+                "RunCanceled",
+                "spec.cancel was set".to_string(),
+            ),
+            RunOutcome::Failed(e) => (
+                EventType::Warning,
+                "RunFailed",
+                format!(
+                    "step {}: {}: {}",
+                    e.step_id.as_deref().unwrap_or("?"),
+                    e.name,
+                    e.message
+                ),
+            ),
+        };
+        events::emit(&ctx, run, type_, reason, note).await;
     }
     for (name, job) in &jobs {
         // A Job whose pod has ended is left for its TTL, so its log can still be read.

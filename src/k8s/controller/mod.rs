@@ -2,6 +2,7 @@
 //! Job per step attempt.
 
 mod document;
+mod events;
 mod flow;
 mod flowrun;
 mod resolver;
@@ -18,6 +19,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -51,6 +53,7 @@ impl Default for Config {
 pub struct Context {
     pub client: Client,
     pub config: Config,
+    pub recorder: Recorder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,16 @@ pub async fn run(
     let jobs: Api<Job> = scoped(&client, &config.namespace);
     let pods: Api<Pod> = scoped(&client, &config.namespace);
     let owned = watcher::Config::default().labels(RUN_LABEL);
-    let ctx = Arc::new(Context { client, config });
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: None,
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context {
+        client,
+        config,
+        recorder,
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
