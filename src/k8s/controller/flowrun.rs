@@ -2,18 +2,14 @@
 //! attempts, cancel, approvals, timers), save the state, then make the cluster match it (one Job
 //! per running attempt, no Job for anything else) and write the status.
 
-use super::document;
+use super::begin;
 use super::events;
 use super::resolver::ClusterResolver;
 use super::status;
 use super::store::{self, Persisted};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
-use crate::engine::{
-    self, Action, AttemptId, Env, Event, RunOutcome, StepError, StepPath, StepSpec,
-};
+use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::expr::InProcess;
-use crate::flow::prepare_inputs;
-use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
 use crate::k8s::naming;
 use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
@@ -27,8 +23,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +74,7 @@ pub async fn reconcile(
 
     let (mut persisted, version) = match config_maps.get_opt(&state_name).await? {
         Some(cm) => (store::from_config_map(&cm)?, cm.metadata.resource_version),
-        None => match begin(run, &ctx, now).await? {
+        None => match begin::begin(run, &ctx, now).await? {
             Ok(persisted) => (persisted, None),
             Err((phase, reason, message)) => {
                 let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
@@ -121,19 +116,7 @@ pub async fn reconcile(
     if persisted.state.outcome().is_none() {
         let mut events =
             finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
-        for event in &events {
-            if let Event::StepFinished {
-                id,
-                outcome: Err(e),
-            } = event
-            {
-                let note = format!(
-                    "step {} attempt {}: {}: {}",
-                    id.step, id.attempt, e.name, e.message
-                );
-                events::emit(&ctx, run, EventType::Warning, "StepFailed", note).await;
-            }
-        }
+        events::announce_failures(&ctx, run, &events).await;
         if run.spec.cancel {
             events.push(Event::Cancel);
         }
@@ -144,23 +127,11 @@ pub async fn reconcile(
         }
     }
 
-    if before.as_ref() != Some(&persisted) {
-        let cm = store::to_config_map(&identity, &persisted)?;
-        match version {
-            None => {
-                if !create(&config_maps, &cm).await? {
-                    // Another reconcile started the run first; go on from its state.
-                    return Ok(Requeue::requeue(Duration::ZERO));
-                }
-            }
-            Some(version) => {
-                let mut cm = cm;
-                cm.metadata.resource_version = Some(version);
-                config_maps
-                    .replace(&state_name, &PostParams::default(), &cm)
-                    .await?;
-            }
-        }
+    if before.as_ref() != Some(&persisted)
+        && !save(&config_maps, &identity, &persisted, version).await?
+    {
+        // Another reconcile started the run first; go on from its state.
+        return Ok(Requeue::requeue(Duration::ZERO));
     }
 
     // Only now, with the state saved, does anything start. An ended run keeps the attempts it
@@ -177,53 +148,11 @@ pub async fn reconcile(
     for (job, code) in starts {
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
-            create(&config_maps, &code).await?;
-            if create(&jobs_api, &job).await? {
-                let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
-                let step = job
-                    .annotations()
-                    .get(STEP_PATH_ANNOTATION)
-                    .cloned()
-                    .unwrap_or_default();
-                let reason = if attempt == "1" {
-                    "StepStarted"
-                } else {
-                    "StepRetried"
-                };
-                let note = format!("step {step} attempt {attempt}: Job {name}");
-                events::emit(&ctx, run, EventType::Normal, reason, note).await;
-            }
+            start(&ctx, run, &config_maps, &jobs_api, &job, &code).await?;
         }
     }
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
-        let (type_, reason, note) = match outcome {
-            RunOutcome::Succeeded(_) => (
-                EventType::Normal,
-                "RunSucceeded",
-                "the run succeeded".to_string(),
-            ),
-            RunOutcome::Skipped => (
-                EventType::Normal,
-                "RunSkipped",
-                "the flow's skip_expr was true".to_string(),
-            ),
-            RunOutcome::Canceled => (
-                EventType::Normal,
-                "RunCanceled",
-                "spec.cancel was set".to_string(),
-            ),
-            RunOutcome::Failed(e) => (
-                EventType::Warning,
-                "RunFailed",
-                format!(
-                    "step {}: {}: {}",
-                    e.step_id.as_deref().unwrap_or("?"),
-                    e.name,
-                    e.message
-                ),
-            ),
-        };
-        events::emit(&ctx, run, type_, reason, note).await;
+        events::announce_end(&ctx, run, outcome).await;
     }
     for (name, job) in &jobs {
         // A Job whose pod has ended is left for its TTL, so its log can still be read.
@@ -231,12 +160,7 @@ pub async fn reconcile(
             && job.metadata.deletion_timestamp.is_none()
             && still_going(job, pod_of(&pods, name))
         {
-            let background = DeleteParams::background();
-            match jobs_api.delete(name, &background).await {
-                Ok(_) => {}
-                Err(e) if is_status(&e, 404) => {}
-                Err(e) => return Err(e.into()),
-            }
+            stop(&jobs_api, name).await?;
         }
     }
 
@@ -258,89 +182,6 @@ pub async fn reconcile(
             (None, None) => Requeue::requeue(ctx.config.resync),
         },
     )
-}
-
-type NotStarted = (RunPhase, &'static str, String);
-
-/// Resolves the flow, checks the inputs and starts the engine; or says why the run cannot start.
-async fn begin(
-    run: &FlowRun,
-    ctx: &Context,
-    now: u64,
-) -> Result<Result<Persisted, NotStarted>, Error> {
-    let ns = run.namespace().unwrap_or_default();
-    let (spec, origin) = match (&run.spec.flow_ref, &run.spec.flow) {
-        (Some(reference), None) => {
-            let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), &ns);
-            match flows.get_opt(&reference.name).await? {
-                Some(flow) => (flow.spec, format!("Flow {}", reference.name)),
-                None => {
-                    return Ok(Err((
-                        RunPhase::Pending,
-                        "FlowNotFound",
-                        format!(
-                            "spec.flowRef: no Flow {} in namespace {ns}; create it, the run starts then",
-                            reference.name
-                        ),
-                    )));
-                }
-            }
-        }
-        (None, Some(inline)) => (inline.clone(), "spec.flow".to_string()),
-        _ => {
-            return Ok(Err((
-                RunPhase::Failed,
-                "Invalid",
-                "spec: set exactly one of flowRef and flow".into(),
-            )));
-        }
-    };
-    let problems = document::problems(&spec);
-    if !problems.is_empty() {
-        return Ok(Err((
-            RunPhase::Failed,
-            "InvalidFlow",
-            format!("{origin} is not valid: {}", problems.join("; ")),
-        )));
-    }
-    let flow = document::open_flow(&spec).expect("checked by problems()");
-    let given = match &run.spec.inputs {
-        Value::Object(map) => map.clone(),
-        Value::Null => Map::new(),
-        _ => {
-            return Ok(Err((
-                RunPhase::Failed,
-                "InvalidInputs",
-                "spec.inputs must be an object".into(),
-            )));
-        }
-    };
-    let inputs = match prepare_inputs(flow.schema.as_ref(), given) {
-        Ok(inputs) => inputs,
-        Err(problems) => {
-            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Ok(Err((
-                RunPhase::Failed,
-                "InvalidInputs",
-                format!("spec.inputs: {}", listed.join("; ")),
-            )));
-        }
-    };
-    let evaluator = InProcess::default();
-    let env = Env {
-        evaluator: &evaluator,
-        resolver: &ClusterResolver,
-    };
-    let seed = seed(&run.uid().unwrap_or_default());
-    let (state, _) = engine::start(&flow, Value::Object(inputs), seed, &env, now)?;
-    Ok(Ok(Persisted {
-        flow,
-        runtime: spec.runtime,
-        state,
-        approvals_seen: 0,
-        started_ms: now,
-        finished_ms: None,
-    }))
 }
 
 /// Advances the engine by `events`, then asks it what must be running and builds those Jobs.
@@ -402,6 +243,65 @@ fn build_attempt(
         nonce: &nonce,
     })
     .map_err(|e| StepError::new("InvalidStep", e.to_string()))
+}
+
+/// Writes the run's state: creates its ConfigMap (`false` when another reconcile already did)
+/// or replaces the version that was read.
+async fn save(
+    config_maps: &Api<ConfigMap>,
+    run: &RunIdentity,
+    persisted: &Persisted,
+    version: Option<String>,
+) -> Result<bool, Error> {
+    let mut cm = store::to_config_map(run, persisted)?;
+    match version {
+        None => create(config_maps, &cm).await,
+        Some(version) => {
+            cm.metadata.resource_version = Some(version);
+            let name = store::config_map_name(&run.name);
+            config_maps
+                .replace(&name, &PostParams::default(), &cm)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Creates an attempt's code ConfigMap, then its Job; a repeated create finds them.
+async fn start(
+    ctx: &Context,
+    run: &FlowRun,
+    config_maps: &Api<ConfigMap>,
+    jobs: &Api<Job>,
+    job: &Job,
+    code: &ConfigMap,
+) -> Result<(), Error> {
+    create(config_maps, code).await?;
+    if create(jobs, job).await? {
+        let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
+        let step = job
+            .annotations()
+            .get(STEP_PATH_ANNOTATION)
+            .cloned()
+            .unwrap_or_default();
+        let reason = if attempt == "1" {
+            "StepStarted"
+        } else {
+            "StepRetried"
+        };
+        let note = format!("step {step} attempt {attempt}: Job {}", job.name_any());
+        events::emit(ctx, run, EventType::Normal, reason, note).await;
+    }
+    Ok(())
+}
+
+/// Deletes a Job and, in the background, its pod.
+async fn stop(jobs: &Api<Job>, name: &str) -> Result<(), Error> {
+    match jobs.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `StepFinished` for every running attempt whose Job or pod has ended.
@@ -529,10 +429,4 @@ fn not_started(
         error: Some(json!({"name": reason, "message": message})),
         ..Default::default()
     }
-}
-
-/// Retry jitter seed from the run's uid, so it stays the same across restarts.
-fn seed(uid: &str) -> u64 {
-    let digest = Sha256::digest(uid.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }

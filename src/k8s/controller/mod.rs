@@ -1,6 +1,7 @@
 //! The operator's controllers: Flows are validated, FlowRuns are driven by the engine with one
 //! Job per step attempt.
 
+mod begin;
 mod document;
 mod events;
 mod flow;
