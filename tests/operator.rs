@@ -241,7 +241,7 @@ async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_
 }
 
 #[tokio::test]
-async fn a_large_result_travels_intact_and_one_over_the_cap_fails_clearly() -> Result<()> {
+async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result<()> {
     let Some(cp) = support::control_plane().await else {
         return Ok(());
     };
@@ -271,6 +271,26 @@ async fn a_large_result_travels_intact_and_one_over_the_cap_fails_clearly() -> R
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!([20000, "r000000", "r019999"])));
     assert!(status.steps[0].result.is_none() && status.steps[0].result_ref.is_some());
+
+    // Six results of 200 KiB outgrow what one ConfigMap can record for the run.
+    let bloat: Vec<Value> = (0..6)
+        .map(|i| {
+            step(
+                &format!("s{i}"),
+                "python3",
+                "def main():\n    return 'x' * 200000",
+                json!({}),
+            )
+        })
+        .collect();
+    create_flow(&client, &ns, "bloat", json!({"modules": bloat})).await?;
+    create_run(&client, &ns, "bloat-1", "bloat", json!({})).await?;
+    let status = finished(&client, &ns, "bloat-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    assert_eq!(status.error.context("error")?["name"], "StateTooLarge");
 
     let status = finished(&client, &ns, "huge-1")
         .await?

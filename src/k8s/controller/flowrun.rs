@@ -6,7 +6,7 @@ use super::begin;
 use super::events;
 use super::resolver::ClusterResolver;
 use super::status;
-use super::store::{self, Persisted};
+use super::store::{self, Persisted, StoreError};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::expr::InProcess;
@@ -127,11 +127,28 @@ pub async fn reconcile(
         }
     }
 
-    if before.as_ref() != Some(&persisted)
-        && !save(&config_maps, &identity, &persisted, version).await?
-    {
-        // Another reconcile started the run first; go on from its state.
-        return Ok(Requeue::requeue(Duration::ZERO));
+    if before.as_ref() != Some(&persisted) {
+        match save(&config_maps, &identity, &persisted, version).await {
+            Ok(true) => {}
+            // Another reconcile started the run first; go on from its state.
+            Ok(false) => return Ok(Requeue::requeue(Duration::ZERO)),
+            // Nothing more can be recorded, so nothing more may start: the run stops here.
+            Err(Error::Store(error @ StoreError::TooLarge { .. })) => {
+                let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
+                let status = not_started(
+                    RunPhase::Failed,
+                    "StateTooLarge",
+                    error.to_string(),
+                    run.meta().generation,
+                    previous.unwrap_or_default(),
+                );
+                if run.status.as_ref() != Some(&status) {
+                    patch_status(&runs, &identity.name, &status).await?;
+                }
+                return Ok(Requeue::await_change());
+            }
+            Err(error) => return Err(error),
+        }
     }
 
     // Only now, with the state saved, does anything start. An ended run keeps the attempts it
@@ -411,7 +428,7 @@ where
     Ok(())
 }
 
-/// Status of a run that could not start.
+/// Status of a run that could not start, or cannot go on.
 fn not_started(
     phase: RunPhase,
     reason: &str,
