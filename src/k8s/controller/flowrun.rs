@@ -77,17 +77,7 @@ pub async fn reconcile(
         None => match begin::begin(run, &ctx, now).await? {
             Ok(persisted) => (persisted, None),
             Err((phase, reason, message)) => {
-                let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
-                let status = not_started(
-                    phase,
-                    reason,
-                    message,
-                    run.meta().generation,
-                    previous.unwrap_or_default(),
-                );
-                if run.status.as_ref() != Some(&status) {
-                    patch_status(&runs, &identity.name, &status).await?;
-                }
+                write_stopped(&runs, run, phase, reason, message).await?;
                 return Ok(match phase {
                     RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
                     _ => Requeue::await_change(),
@@ -134,17 +124,8 @@ pub async fn reconcile(
             Ok(false) => return Ok(Requeue::requeue(Duration::ZERO)),
             // Nothing more can be recorded, so nothing more may start: the run stops here.
             Err(Error::Store(error @ StoreError::TooLarge { .. })) => {
-                let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
-                let status = not_started(
-                    RunPhase::Failed,
-                    "StateTooLarge",
-                    error.to_string(),
-                    run.meta().generation,
-                    previous.unwrap_or_default(),
-                );
-                if run.status.as_ref() != Some(&status) {
-                    patch_status(&runs, &identity.name, &status).await?;
-                }
+                let message = error.to_string();
+                write_stopped(&runs, run, RunPhase::Failed, "StateTooLarge", message).await?;
                 return Ok(Requeue::await_change());
             }
             Err(error) => return Err(error),
@@ -425,6 +406,29 @@ where
         &Patch::Apply(&patch),
     )
     .await?;
+    Ok(())
+}
+
+/// Writes the status of a run that could not start, or cannot go on, unless it is written already.
+async fn write_stopped(
+    runs: &Api<FlowRun>,
+    run: &FlowRun,
+    phase: RunPhase,
+    reason: &str,
+    message: String,
+) -> Result<(), Error> {
+    let previous = run.status.as_ref().map(|s| s.conditions.as_slice());
+    let generation = run.meta().generation;
+    let status = not_started(
+        phase,
+        reason,
+        message,
+        generation,
+        previous.unwrap_or_default(),
+    );
+    if run.status.as_ref() != Some(&status) {
+        patch_status(runs, &run.name_any(), &status).await?;
+    }
     Ok(())
 }
 

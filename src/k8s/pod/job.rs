@@ -27,7 +27,7 @@ const STEP_DIR: &str = "/millrace/step";
 const CONTROL_DIR: &str = "/millrace/control";
 /// What the API server accepts in one ConfigMap, less room for its metadata.
 const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024 - 16 * 1024;
-/// Step pods run as this user unless the image's own settings are kept by an override.
+/// Step pods run as this non-root user: common language images default to root.
 const STEP_UID: i64 = 65532;
 
 /// The operator's defaults for step pods (Helm values / command-line flags).
