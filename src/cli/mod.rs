@@ -2,6 +2,7 @@
 //! 2 the flow or its inputs were invalid (nothing ran).
 
 mod inputs;
+mod operator;
 mod preview;
 mod run;
 mod view;
@@ -36,6 +37,10 @@ enum Command {
         /// A flow file (YAML/JSON), a Millrace `Flow` manifest or a Windmill `name.flow/` folder.
         flow: PathBuf,
     },
+    /// Print the CustomResourceDefinitions (or write them with --out).
+    Crds(operator::CrdsArgs),
+    /// Run the Kubernetes operator: validate Flows, run FlowRuns as one Job per step.
+    Controller(operator::ControllerArgs),
 }
 
 #[derive(Args)]
@@ -92,6 +97,8 @@ pub fn main() -> ExitCode {
             print!("{}", crate::graph::mermaid(&loaded.flow));
             ExitCode::SUCCESS
         }),
+        Command::Crds(args) => operator::crds(args),
+        Command::Controller(args) => operator::controller(args),
     };
     result.unwrap_or_else(|Invalid(lines)| {
         for (i, line) in lines.iter().enumerate() {

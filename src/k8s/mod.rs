@@ -1,9 +1,11 @@
 //! Kubernetes resources of the `millrace.dev` group.
 
+pub mod controller;
 pub mod crdgen;
 pub mod flow;
 pub mod flowrun;
 pub mod naming;
+pub mod pod;
 mod schema;
 
 pub use flow::{Flow, FlowSpec, FlowStatus};

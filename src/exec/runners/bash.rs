@@ -30,7 +30,7 @@ pub(super) fn prepare(
 }
 
 /// The values for `$1`, `$2`, … : strings as they are, null or missing as "", anything else as JSON.
-fn positional_args(content: &str, args: &Map<String, Value>) -> Vec<String> {
+pub fn positional_args(content: &str, args: &Map<String, Value>) -> Vec<String> {
     let declared = declared_params(content);
     let count = declared.iter().map(|(_, n)| *n).max().unwrap_or(0);
     (1..=count)
@@ -70,15 +70,31 @@ fn parse_param_line(line: &str) -> Option<(&str, usize)> {
 }
 
 pub(super) fn result(work: &Path, last_stdout_line: Option<&str>) -> Result<Value, AttemptError> {
-    if let Ok(text) = std::fs::read_to_string(work.join("result.json")) {
-        return serde_json::from_str(&text).map_err(|e| {
+    let result_json = std::fs::read_to_string(work.join("result.json")).ok();
+    let result_out = std::fs::read_to_string(work.join("result.out")).ok();
+    result_of(
+        result_json.as_deref(),
+        result_out.as_deref(),
+        last_stdout_line,
+    )
+}
+
+/// The result from what a finished bash script left: `./result.json`, `./result.out` and the
+/// last non-empty stdout line, in that order of preference.
+pub fn result_of(
+    result_json: Option<&str>,
+    result_out: Option<&str>,
+    last_stdout_line: Option<&str>,
+) -> Result<Value, AttemptError> {
+    if let Some(text) = result_json {
+        return serde_json::from_str(text).map_err(|e| {
             AttemptError::BadResult(format!(
                 "the script wrote ./result.json, which is not JSON: {e}"
             ))
         });
     }
-    if let Ok(text) = std::fs::read_to_string(work.join("result.out")) {
-        return Ok(Value::String(text));
+    if let Some(text) = result_out {
+        return Ok(Value::String(text.to_string()));
     }
     Ok(match last_stdout_line {
         None => Value::Null,

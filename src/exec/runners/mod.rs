@@ -15,7 +15,10 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
 
+pub use bash::{positional_args as bash_positional_args, result_of as bash_result};
+pub use python::WRAPPER as PYTHON_WRAPPER;
 pub use toolchain::Toolchain;
+pub use typescript::{WRAPPER as TYPESCRIPT_WRAPPER, wrapper_args as typescript_wrapper_args};
 
 /// The languages local steps can be written in, named as in OpenFlow's `language` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,37 +132,36 @@ pub(crate) fn collect(
         }
         Language::Bash => bash::result(work, outcome.last_stdout_line.as_deref())?,
         Language::Python3 | Language::Bun | Language::Deno => {
-            read_envelope(control, code, stderr_tail)?
+            match std::fs::read_to_string(control.join("result.json")) {
+                Ok(text) => envelope_result(&text)?,
+                Err(_) => return Err(missing_envelope(code, stderr_tail())),
+            }
         }
     };
+    reported_failure(value)
+}
+
+/// A result object with a top-level `wm_failure` key fails the step (Windmill's convention).
+pub fn reported_failure(value: Value) -> Result<Value, AttemptError> {
     match value.get("wm_failure") {
         Some(_) => Err(AttemptError::Reported(value)),
         None => Ok(value),
     }
 }
 
-/// Reads the `{"ok": true, "result": …}` / `{"ok": false, "error": …}` file a wrapper wrote.
+/// Why a wrapper wrote no envelope: the exit code explains it, else the script exited early.
+pub fn missing_envelope(code: i32, stderr_tail: String) -> AttemptError {
+    if code != 0 {
+        AttemptError::Exited { code, stderr_tail }
+    } else {
+        AttemptError::BadResult("the script exited before its main function returned".into())
+    }
+}
+
+/// Reads the `{"ok": true, "result": …}` / `{"ok": false, "error": …}` envelope a wrapper wrote.
 /// A reported error wins over the exit code, which only explains a missing envelope.
-fn read_envelope(
-    control: &Path,
-    code: i32,
-    stderr_tail: impl Fn() -> String,
-) -> Result<Value, AttemptError> {
-    let text = match std::fs::read_to_string(control.join("result.json")) {
-        Ok(text) => text,
-        Err(_) if code != 0 => {
-            return Err(AttemptError::Exited {
-                code,
-                stderr_tail: stderr_tail(),
-            });
-        }
-        Err(_) => {
-            return Err(AttemptError::BadResult(
-                "the script exited before its main function returned".into(),
-            ));
-        }
-    };
-    let mut envelope: Value = serde_json::from_str(&text)
+pub fn envelope_result(text: &str) -> Result<Value, AttemptError> {
+    let mut envelope: Value = serde_json::from_str(text)
         .map_err(|e| AttemptError::BadResult(format!("the wrapper's result envelope: {e}")))?;
     if envelope["ok"] == Value::Bool(true) {
         return Ok(envelope["result"].take());

@@ -5,7 +5,9 @@ use crate::exec::AttemptError;
 use serde_json::{Map, Value};
 use std::path::Path;
 
-const WRAPPER: &str = include_str!("wrapper.py");
+/// Run as `python3 -c WRAPPER DIR`: it reads `DIR/main.py` and `DIR/args.json` and writes
+/// `DIR/result.json` (its stack trimming relies on being compiled from `<string>`).
+pub const WRAPPER: &str = include_str!("wrapper.py");
 
 pub(super) fn prepare(
     content: &str,

@@ -7,7 +7,9 @@ use crate::exec::AttemptError;
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
-const WRAPPER: &str = include_str!("wrapper.ts");
+/// Run as `bun run DIR/wrapper.ts` (or deno): it reads `main.ts` and `args.json` beside it and
+/// writes `result.json` there.
+pub const WRAPPER: &str = include_str!("wrapper.ts");
 
 pub(super) fn prepare(
     language: Language,
@@ -17,20 +19,10 @@ pub(super) fn prepare(
     toolchain: &Toolchain,
 ) -> Result<Launch, AttemptError> {
     let (runtime, program) = toolchain.typescript(language)?;
-    let order = main_params(content).ok_or_else(|| AttemptError::Raised {
-        name: "MainNotFound".into(),
-        message:
-            "the script exports no function `main` (expected `export async function main(...)`)"
-                .into(),
-        stack: None,
-    })?;
+    let wrapper_args = wrapper_args(content, args)?;
     write_file(control, "main.ts", content.as_bytes())?;
     write_file(control, "wrapper.ts", WRAPPER.as_bytes())?;
-    write_file(
-        control,
-        "args.json",
-        json!({"order": order, "args": args}).to_string().as_bytes(),
-    )?;
+    write_file(control, "args.json", wrapper_args.to_string().as_bytes())?;
     let wrapper = control.join("wrapper.ts").into_os_string();
     let args = match runtime {
         TsRuntime::Bun => vec!["run".into(), "--silent".into(), wrapper],
@@ -46,6 +38,18 @@ pub(super) fn prepare(
         args,
         env: Vec::new(),
     })
+}
+
+/// The `args.json` the wrapper reads: the arguments and the order `main` declares them in.
+pub fn wrapper_args(content: &str, args: &Map<String, Value>) -> Result<Value, AttemptError> {
+    let order = main_params(content).ok_or_else(|| AttemptError::Raised {
+        name: "MainNotFound".into(),
+        message:
+            "the script exports no function `main` (expected `export async function main(...)`)"
+                .into(),
+        stack: None,
+    })?;
+    Ok(json!({"order": order, "args": args}))
 }
 
 /// The parameter names of the exported `main`, in order; `None` when there is no such function.

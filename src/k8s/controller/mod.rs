@@ -1,0 +1,144 @@
+//! The operator's controllers: Flows are validated, FlowRuns are driven by the engine with one
+//! Job per step attempt.
+
+mod begin;
+mod document;
+mod events;
+mod flow;
+mod flowrun;
+mod resolver;
+mod status;
+mod store;
+
+use crate::engine::EngineError;
+use crate::k8s::flow::Flow;
+use crate::k8s::flowrun::FlowRun;
+use crate::k8s::pod::PodDefaults;
+use crate::k8s::pod::job::RUN_LABEL;
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use store::StoreError;
+
+/// The one field manager the operator writes status with.
+pub const FIELD_MANAGER: &str = "millrace-operator";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub pods: PodDefaults,
+    /// Watch only this namespace (all when `None`).
+    pub namespace: Option<String>,
+    /// A running run is looked at again after this long even when nothing was heard of it.
+    pub resync: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            pods: PodDefaults::default(),
+            namespace: None,
+            resync: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub recorder: Recorder,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Runs the Flow and FlowRun controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let flows: Api<DeserializeGuard<Flow>> = scoped(&client, &config.namespace);
+    let runs: Api<DeserializeGuard<FlowRun>> = scoped(&client, &config.namespace);
+    let jobs: Api<Job> = scoped(&client, &config.namespace);
+    let pods: Api<Pod> = scoped(&client, &config.namespace);
+    let owned = watcher::Config::default().labels(RUN_LABEL);
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: None,
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context {
+        client,
+        config,
+        recorder,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let flow_controller = Controller::new(flows, watcher::Config::default())
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(flow::reconcile, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let run_controller = Controller::new(runs, watcher::Config::default())
+        .owns(jobs, owned.clone())
+        // Pods finish before their Job is marked complete: react to them directly.
+        .watches(pods, owned, |pod: Pod| {
+            let run = pod.annotations().get(RUN_LABEL).cloned()?;
+            Some(ObjectRef::new(&run).within(&pod.namespace()?))
+        })
+        .graceful_shutdown_on(stopped(stop_rx))
+        .run(flowrun::reconcile, error_policy, ctx)
+        .for_each(|_| async {});
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::join!(flow_controller, run_controller);
+}
+
+fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn error_policy<K>(object: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action
+where
+    K: kube::Resource,
+{
+    tracing::warn!(
+        object = %object.meta().name.as_deref().unwrap_or("?"),
+        namespace = %object.meta().namespace.as_deref().unwrap_or("?"),
+        "reconcile failed: {error}"
+    );
+    Action::requeue(Duration::from_secs(5))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,477 @@
+//! The operator on the real control plane: CRDs applied, controllers running in-process, steps
+//! run by the pod runner (which ignores images and runs `sh`, `python3` and `bash` locally).
+
+mod support;
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{conditions, wait::await_condition};
+use kube::{Api, Client};
+use millrace::k8s::controller::{self, Config};
+use millrace::k8s::flowrun::RunPhase;
+use millrace::k8s::{Flow, FlowRun, crdgen};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn install_crds(client: &Client) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crdgen::all() {
+        let name = crd.metadata.name.clone().context("CRD name")?;
+        crds.patch(
+            &name,
+            &PatchParams::apply("millrace-test").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        tokio::time::timeout(
+            TIMEOUT,
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await??;
+    }
+    Ok(())
+}
+
+/// Runs the controllers for `ns` until the returned sender is dropped.
+fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = Config {
+        namespace: Some(ns.to_string()),
+        resync: Duration::from_secs(5),
+        ..Config::default()
+    };
+    tokio::spawn(controller::run(client, config, async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
+    json!({"id": id, "value": {
+        "type": "rawscript", "language": language, "content": content, "input_transforms": inputs}})
+}
+
+async fn create_flow(client: &Client, ns: &str, name: &str, value: Value) -> Result<()> {
+    let flow: Flow = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
+        "metadata": {"name": name},
+        "spec": {"summary": name, "value": value},
+    }))?;
+    Api::<Flow>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    Ok(())
+}
+
+async fn create_run(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    flow: &str,
+    inputs: Value,
+) -> Result<()> {
+    let run: FlowRun = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
+        "metadata": {"name": name},
+        "spec": {"flowRef": {"name": flow}, "inputs": inputs},
+    }))?;
+    Api::<FlowRun>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &run)
+        .await?;
+    Ok(())
+}
+
+/// Waits until the run reaches a final phase and returns it.
+async fn finished(client: &Client, ns: &str, name: &str) -> Result<FlowRun> {
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let run = runs.get(name).await?;
+        let phase = run.status.as_ref().and_then(|s| s.phase);
+        if matches!(
+            phase,
+            Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
+        ) {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("FlowRun {name} did not finish: {:#?}", run.status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_example_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator").await;
+    let runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    // The example manifests, as written.
+    let flow: Flow =
+        serde_yaml_ng::from_str(&std::fs::read_to_string("examples/kubernetes/flow.yaml")?)?;
+    let run: FlowRun = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        "examples/kubernetes/flowrun.yaml",
+    )?)?;
+    Api::<Flow>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    Api::<FlowRun>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &run)
+        .await?;
+
+    let run = finished(&client, &ns, "count-and-double-1").await?;
+    let status = run.status.context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!({"doubled": 42})));
+    assert_eq!(status.progress.as_deref(), Some("2/2"));
+    let count = &status.steps[0];
+    assert_eq!(
+        (count.path.as_str(), count.phase.as_str()),
+        ("count", "succeeded")
+    );
+    assert_eq!(count.result, Some(json!({"n": 21})));
+    assert_eq!(count.attempts, 1);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .context("Ready")?;
+    assert_eq!(ready.status, "True");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        // Events with the same reason form one series: count its occurrences.
+        let mut reasons: Vec<(String, i32)> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("count-and-double-1")
+            })
+            .map(|e| {
+                (
+                    e.reason.unwrap_or_default(),
+                    e.series.map_or(1, |s| s.count),
+                )
+            })
+            .collect();
+        reasons.sort();
+        if reasons == [("RunSucceeded".into(), 1), ("StepStarted".into(), 2)] {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the run's Events are {reasons:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // One pod per step attempt, each run once.
+    let executions = runner.executions();
+    assert_eq!(executions.len(), 2, "{executions:?}");
+    assert!(executions.values().all(|n| *n == 1), "{executions:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_one() -> Result<()>
+{
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-retry").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    create_flow(&client, &ns, "broken", json!({"modules": "not a list"})).await?;
+    // Fails on its first attempt (no marker file yet), succeeds on the second.
+    let marker = tempfile::tempdir()?.keep().join("tried");
+    let flaky = format!(
+        "import os\ndef main():\n    if not os.path.exists({marker:?}):\n        open({marker:?}, 'w').close()\n        raise RuntimeError('first try fails')\n    return 'second try'",
+        marker = marker.to_string_lossy()
+    );
+    let mut module = step("flaky", "python3", &flaky, json!({}));
+    module["retry"] = json!({"constant": {"attempts": 2, "seconds": 1}});
+    create_flow(&client, &ns, "good", json!({"modules": [module]})).await?;
+    create_run(&client, &ns, "good-1", "good", json!({})).await?;
+
+    let run = finished(&client, &ns, "good-1").await?;
+    let status = run.status.context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.steps[0].attempts, 2);
+    assert_eq!(status.result, Some(json!("second try")));
+
+    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let ready = loop {
+        let flow = flows.get("broken").await?;
+        let ready = flow
+            .status
+            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"));
+        if let Some(ready) = ready {
+            break ready;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("Flow broken got no Ready condition");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.contains("spec.value.modules"),
+        "{}",
+        ready.message
+    );
+    let good = flows.get("good").await?.status.context("good status")?;
+    assert_eq!(good.conditions[0].status, "True");
+    Ok(())
+}
+
+#[tokio::test]
+async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-large").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let value = json!({"modules": [
+        step("big", "python3", "def main():\n    return {'rows': ['r%06d' % i for i in range(20000)]}", json!({})),
+        step("check", "python3", "def main(got):\n    rows = got['rows']\n    return [len(rows), rows[0], rows[-1]]",
+             json!({"got": {"type": "javascript", "expr": "results.big"}})),
+    ]});
+    create_flow(&client, &ns, "large", value).await?;
+    create_run(&client, &ns, "large-1", "large", json!({})).await?;
+    let huge = json!({"modules": [
+        step("huge", "python3", "def main():\n    return 'x' * 1200000", json!({})),
+    ]});
+    create_flow(&client, &ns, "huge", huge).await?;
+    create_run(&client, &ns, "huge-1", "huge", json!({})).await?;
+
+    let status = finished(&client, &ns, "large-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!([20000, "r000000", "r019999"])));
+    assert!(status.steps[0].result.is_none() && status.steps[0].result_ref.is_some());
+
+    // Six results of 200 KiB outgrow what one ConfigMap can record for the run.
+    let bloat: Vec<Value> = (0..6)
+        .map(|i| {
+            step(
+                &format!("s{i}"),
+                "python3",
+                "def main():\n    return 'x' * 200000",
+                json!({}),
+            )
+        })
+        .collect();
+    create_flow(&client, &ns, "bloat", json!({"modules": bloat})).await?;
+    create_run(&client, &ns, "bloat-1", "bloat", json!({})).await?;
+    let status = finished(&client, &ns, "bloat-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    assert_eq!(status.error.context("error")?["name"], "StateTooLarge");
+
+    let status = finished(&client, &ns, "huge-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    let message = status.error.context("error")?["message"].to_string();
+    assert!(message.contains("result too large"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_suspended_run_resumes_on_approval_and_a_canceled_one_stops_its_job() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-approve").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns);
+
+    let mut ask = step("ask", "bash", "echo asked", json!({}));
+    ask["suspend"] = json!({"required_events": 1});
+    let value = json!({"modules": [
+        ask,
+        step("after", "python3", "def main(answer):\n    return answer",
+             json!({"answer": {"type": "javascript", "expr": "resume"}})),
+    ]});
+    create_flow(&client, &ns, "approval", value).await?;
+    create_run(&client, &ns, "approval-1", "approval", json!({})).await?;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while runs.get("approval-1").await?.status.and_then(|s| s.phase) != Some(RunPhase::Suspended) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("approval-1 never suspended");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What `kubectl patch --type merge` does.
+    let approve = json!({"spec": {"approvals": [{"step": "ask", "payload": {"ok": "yes"}}]}});
+    runs.patch(
+        "approval-1",
+        &PatchParams::default(),
+        &Patch::Merge(&approve),
+    )
+    .await?;
+    let status = finished(&client, &ns, "approval-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!({"ok": "yes"})));
+
+    let value = json!({"modules": [step("slow", "bash", "sleep 60", json!({}))]});
+    create_flow(&client, &ns, "slow", value).await?;
+    create_run(&client, &ns, "slow-1", "slow", json!({})).await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let selector = ListParams::default().labels("millrace.dev/run=slow-1");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while jobs.list(&selector).await?.items.is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("slow-1 started no Job");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cancel = json!({"spec": {"cancel": true}});
+    runs.patch("slow-1", &PatchParams::default(), &Patch::Merge(&cancel))
+        .await?;
+    let status = finished(&client, &ns, "slow-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Canceled), "{status:#?}");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let left = jobs.list(&selector).await?.items;
+        if left.iter().all(|j| j.metadata.deletion_timestamp.is_some()) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the canceled run's Job was not deleted");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_parallel_retries_example_runs_with_at_most_parallelism_jobs_at_once() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-loop").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let example = millrace::flow::load_path("examples/parallel-retries/flow.yaml".as_ref())?;
+    let flow: Flow = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
+        "metadata": {"name": "parallel-retries"},
+        "spec": example.flow,
+    }))?;
+    Api::<Flow>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    create_run(
+        &client,
+        &ns,
+        "loop-1",
+        "parallel-retries",
+        json!({"count": 8}),
+    )
+    .await?;
+
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns);
+    let selector = ListParams::default().labels("millrace.dev/run=loop-1");
+    let mut most_at_once = 0;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while runs.get("loop-1").await?.status.and_then(|s| s.phase) != Some(RunPhase::Succeeded) {
+        // Step containers not ended yet; a Job's own `active` count lags behind its pod.
+        let running = pods
+            .list(&selector)
+            .await?
+            .items
+            .iter()
+            .filter(|p| {
+                let ended = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+                !ended
+            })
+            .count();
+        most_at_once = most_at_once.max(running);
+        if tokio::time::Instant::now() > deadline {
+            bail!("loop-1 did not succeed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(most_at_once <= 4, "{most_at_once} steps ran at once");
+    let status = runs.get("loop-1").await?.status.context("status")?;
+    let squares: Vec<u64> = (1..=8).map(|n| n * n).collect();
+    assert_eq!(status.result, Some(json!({"squares": squares, "sum": 204})));
+    let total_jobs = jobs.list(&selector).await?.items.len();
+    assert_eq!(
+        total_jobs,
+        1 + 8 + 2 + 1,
+        "scratch, 8 squares, 2 retries (3 and 6), total"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_past_its_timeout_fails_with_a_timeout_error() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-timeout").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let mut slow = step("slow", "bash", "sleep 60", json!({}));
+    slow["timeout"] = json!(2);
+    create_flow(&client, &ns, "timeout", json!({"modules": [slow]})).await?;
+    create_run(&client, &ns, "timeout-1", "timeout", json!({})).await?;
+    let status = finished(&client, &ns, "timeout-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    let error = status.error.context("error")?;
+    assert_eq!(error["name"], "TimeoutError", "{error}");
+    Ok(())
+}
