@@ -14,6 +14,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
 use kube::{Api, Client, ResourceExt};
+use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
 use millrace::k8s::{Flow, FlowRun, crdgen};
@@ -97,6 +98,10 @@ async fn main() -> Result<()> {
     tokio::spawn(controller::run(
         counted_client(cp, counts.clone())?,
         config,
+        Arc::new(Sandbox::new(SandboxConfig::new(
+            env!("CARGO_BIN_EXE_millrace"),
+            vec![WORKER_SUBCOMMAND.to_owned()],
+        ))?),
         std::future::pending(),
     ));
 

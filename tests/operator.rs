@@ -7,13 +7,16 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use kube::{Api, Client};
+use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
 use millrace::k8s::{Flow, FlowRun, crdgen};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -39,6 +42,15 @@ async fn install_crds(client: &Client) -> Result<()> {
 }
 
 /// Runs the controllers for `ns` until the returned sender is dropped.
+/// The controller's expressions run in worker processes of the millrace binary, as in production.
+fn sandbox() -> Arc<dyn Evaluator> {
+    let config = SandboxConfig::new(
+        env!("CARGO_BIN_EXE_millrace"),
+        vec![WORKER_SUBCOMMAND.to_owned()],
+    );
+    Arc::new(Sandbox::new(config).expect("the expression sandbox starts"))
+}
+
 fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel::<()>();
     let config = Config {
@@ -46,7 +58,7 @@ fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
         resync: Duration::from_secs(5),
         ..Config::default()
     };
-    tokio::spawn(controller::run(client, config, async move {
+    tokio::spawn(controller::run(client, config, sandbox(), async move {
         let _ = stopped.await;
     }));
     stop
@@ -214,29 +226,95 @@ async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_
     assert_eq!(status.steps[0].attempts, 2);
     assert_eq!(status.result, Some(json!("second try")));
 
-    let flows: Api<Flow> = Api::namespaced(client.clone(), &ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let ready = loop {
-        let flow = flows.get("broken").await?;
-        let ready = flow
-            .status
-            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"));
-        if let Some(ready) = ready {
-            break ready;
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("Flow broken got no Ready condition");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ready = ready_condition(&client, &ns, "broken").await?;
     assert_eq!(ready.status, "False");
     assert!(
         ready.message.contains("spec.value.modules"),
         "{}",
         ready.message
     );
-    let good = flows.get("good").await?.status.context("good status")?;
-    assert_eq!(good.conditions[0].status, "True");
+    assert_eq!(ready_condition(&client, &ns, "good").await?.status, "True");
+    Ok(())
+}
+
+/// The Flow's `Ready` condition, once the controller has set it.
+async fn ready_condition(client: &Client, ns: &str, name: &str) -> Result<Condition> {
+    let flows: Api<Flow> = Api::namespaced(client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let flow = flows.get(name).await?;
+        let ready = flow
+            .status
+            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"));
+        if let Some(ready) = ready {
+            return Ok(ready);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("Flow {name} got no Ready condition");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Expressions come from whoever writes a flow: one that would overflow the parser's stack or
+/// never end fails its own object, and the controller goes on serving the others.
+#[tokio::test]
+async fn hostile_expressions_fail_their_own_objects_and_the_controller_keeps_serving() -> Result<()>
+{
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("operator-hostile").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let _controller = start_controller(client.clone(), &ns);
+
+    let transform = |expr: String| json!({"x": {"type": "javascript", "expr": expr}});
+    let nested = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    let echo = "x=\"$1\"\necho \"$x\"";
+    create_flow(
+        &client,
+        &ns,
+        "nested",
+        json!({"modules": [step("a", "bash", echo, transform(nested))]}),
+    )
+    .await?;
+    create_flow(
+        &client,
+        &ns,
+        "spin",
+        json!({"modules": [step("a", "bash", echo, transform("while (true) {}".into()))]}),
+    )
+    .await?;
+    create_run(&client, &ns, "spin-1", "spin", json!({})).await?;
+    create_flow(
+        &client,
+        &ns,
+        "fine",
+        json!({"modules": [step("a", "bash", echo, transform("flow_input.n * 2".into()))]}),
+    )
+    .await?;
+    create_run(&client, &ns, "fine-1", "fine", json!({"n": 21})).await?;
+
+    let ready = ready_condition(&client, &ns, "nested").await?;
+    assert_eq!(ready.status, "False");
+    assert!(ready.message.contains("too deeply"), "{}", ready.message);
+
+    let spin = finished(&client, &ns, "spin-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(spin.phase, Some(RunPhase::Failed), "{spin:#?}");
+    let error = spin.error.context("spin-1 has an error")?.to_string();
+    assert!(error.contains("time limit"), "{error}");
+
+    let fine = finished(&client, &ns, "fine-1")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(fine.phase, Some(RunPhase::Succeeded), "{fine:#?}");
+    assert_eq!(fine.result, Some(json!(42)));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Hand-written flows in Windmill's export format load and validate.
 
+use millrace::expr::InProcess;
 use millrace::flow::{LoadedFlow, ModuleValue, OpenFlow, load_path, prepare_inputs, validate};
 use serde_json::{Map, Value, json};
 use std::fs;
@@ -63,7 +64,7 @@ fn every_export_loads_and_validates_clean() {
         let path = entry.unwrap().path();
         let loaded = load_path(&path)
             .unwrap_or_else(|error| panic!("{} does not load: {error}", path.display()));
-        let problems: Vec<String> = validate(&loaded.flow)
+        let problems: Vec<String> = validate(&loaded.flow, &InProcess::default())
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -179,7 +180,7 @@ fn single_file_json_export() {
 #[test]
 fn a_broken_export_reports_each_mistake_with_its_module_and_field() {
     let flow = load("windmill_bad/broken.flow").flow;
-    let problems = validate(&flow);
+    let problems = validate(&flow, &InProcess::default());
     let located: Vec<(String, &str)> = problems
         .iter()
         .map(|p| (p.path.to_string(), p.field.as_str()))

@@ -1,12 +1,14 @@
 //! `millrace crds` and `millrace controller`: the Kubernetes side of the command line.
 
 use super::Invalid;
+use crate::expr::{Evaluator, Sandbox, SandboxConfig};
 use crate::k8s::controller::{self, Config};
 use crate::k8s::crdgen;
 use crate::k8s::pod::PodDefaults;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -72,6 +74,11 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    let evaluator = SandboxConfig::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|config| Sandbox::new(config).map_err(|e| e.to_string()))
+        .map_err(|e| Invalid::one(format!("cannot start the expression sandbox: {e}")))?;
+    let evaluator: Arc<dyn Evaluator> = Arc::new(evaluator);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
@@ -81,7 +88,7 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
             ))
         })?;
         tracing::info!("millrace controller started");
-        controller::run(client, config, shutdown_signal()).await;
+        controller::run(client, config, evaluator, shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -5,7 +5,7 @@ use super::model::{FlowModule, InputTransform, ModuleValue, OpenFlow, Parallelis
 use super::problem::{ModulePath, Problem};
 use super::references::result_refs;
 use super::walk::{Site, walk};
-use crate::expr::check_syntax;
+use crate::expr::Evaluator;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -53,8 +53,10 @@ impl Declared {
     }
 }
 
-/// Every problem of `flow`, in document order; empty when the flow is valid.
-pub fn validate(flow: &OpenFlow) -> Vec<Problem> {
+/// Every problem of `flow`, in document order; empty when the flow is valid. Expressions are
+/// parsed by `syntax` (`Evaluator::check`): a flow from an untrusted source must be checked by the
+/// sandbox, since a deeply nested expression can overflow the parser's stack.
+pub fn validate(flow: &OpenFlow, syntax: &dyn Evaluator) -> Vec<Problem> {
     let mut problems = Vec::new();
     let top = ModulePath::flow();
     if let Some(schema) = &flow.schema {
@@ -68,7 +70,7 @@ pub fn validate(flow: &OpenFlow) -> Vec<Problem> {
     }
     let declared = declare_ids(flow, &mut problems);
     walk(flow, &mut |site| {
-        check_module(site, &declared, &mut problems)
+        check_module(site, &declared, syntax, &mut problems)
     });
     if let Some(step) = &flow.value.early_return
         && !flow.value.modules.iter().any(|m| &m.id == step)
@@ -78,7 +80,7 @@ pub fn validate(flow: &OpenFlow) -> Vec<Problem> {
         problems.push(Problem::new(&top, "value.early_return", message));
     }
     if let Some(source) = &flow.value.skip_expr {
-        check_syntax_of(&top, "value.skip_expr", source, &mut problems);
+        check_syntax_of(syntax, &top, "value.skip_expr", source, &mut problems);
         for id in result_refs(source) {
             let message = format!(
                 "results.{id}: skip_expr is evaluated before the first step, when no results exist"
@@ -124,6 +126,7 @@ fn declare_ids<'a>(flow: &'a OpenFlow, problems: &mut Vec<Problem>) -> HashMap<&
 fn check_module(
     site: &Site<'_, '_>,
     declared: &HashMap<&str, Declared>,
+    syntax: &dyn Evaluator,
     problems: &mut Vec<Problem>,
 ) {
     let module = site.module;
@@ -153,7 +156,7 @@ fn check_module(
         ));
     }
     for (field, source) in expressions(module) {
-        check_expression(site, &field, source, declared, problems);
+        check_expression(site, &field, source, declared, syntax, problems);
     }
 }
 
@@ -177,9 +180,10 @@ fn check_expression(
     field: &str,
     source: &str,
     declared: &HashMap<&str, Declared>,
+    syntax: &dyn Evaluator,
     problems: &mut Vec<Problem>,
 ) {
-    check_syntax_of(site.path, field, source, problems);
+    check_syntax_of(syntax, site.path, field, source, problems);
     let mut reported: Vec<String> = Vec::new();
     for id in result_refs(source) {
         if site.visible.contains(&id.as_str()) || reported.contains(&id) {
@@ -191,8 +195,14 @@ fn check_expression(
     }
 }
 
-fn check_syntax_of(path: &ModulePath, field: &str, source: &str, problems: &mut Vec<Problem>) {
-    if let Err(error) = check_syntax(source) {
+fn check_syntax_of(
+    syntax: &dyn Evaluator,
+    path: &ModulePath,
+    field: &str,
+    source: &str,
+    problems: &mut Vec<Problem>,
+) {
+    if let Err(error) = syntax.check(source) {
         problems.push(Problem::new(path, field, error.to_string()));
     }
 }

@@ -3,7 +3,10 @@ use crate::flow::model::OpenFlow;
 
 fn problems(yaml: &str) -> Vec<String> {
     let flow: OpenFlow = serde_yaml_ng::from_str(yaml).unwrap();
-    validate(&flow).iter().map(ToString::to_string).collect()
+    validate(&flow, &crate::expr::InProcess::default())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// A flow with the given modules (YAML list items indented by two spaces).

@@ -6,7 +6,6 @@ use super::resolver::ClusterResolver;
 use super::store::Persisted;
 use super::{Context, Error};
 use crate::engine::{self, Env};
-use crate::expr::InProcess;
 use crate::flow::prepare_inputs;
 use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::{FlowRun, RunPhase};
@@ -51,7 +50,7 @@ pub async fn begin(
             )));
         }
     };
-    let problems = document::problems(&spec);
+    let problems = document::problems(&spec, ctx.evaluator.as_ref());
     if !problems.is_empty() {
         return Ok(Err((
             RunPhase::Failed,
@@ -82,9 +81,8 @@ pub async fn begin(
             )));
         }
     };
-    let evaluator = InProcess::default();
     let env = Env {
-        evaluator: &evaluator,
+        evaluator: ctx.evaluator.as_ref(),
         resolver: &ClusterResolver,
     };
     let seed = seed(&run.uid().unwrap_or_default());

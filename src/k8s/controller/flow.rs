@@ -19,7 +19,7 @@ pub async fn reconcile(
         Ok(flow) => (
             &flow.metadata,
             flow.status.as_ref(),
-            document::problems(&flow.spec),
+            document::problems(&flow.spec, ctx.evaluator.as_ref()),
         ),
         // A shape the CRD schema lets through but the types do not: report it on this Flow only.
         Err(invalid) => (

@@ -9,7 +9,6 @@ use super::status;
 use super::store::{self, Persisted, StoreError};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
-use crate::expr::InProcess;
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
 use crate::k8s::naming;
 use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
@@ -191,9 +190,8 @@ fn drive(
     ctx: &Context,
     now: u64,
 ) -> Result<Vec<(Job, ConfigMap)>, Error> {
-    let evaluator = InProcess::default();
     let env = Env {
-        evaluator: &evaluator,
+        evaluator: ctx.evaluator.as_ref(),
         resolver: &ClusterResolver,
     };
     for event in events {

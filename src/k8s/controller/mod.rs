@@ -11,6 +11,7 @@ mod status;
 mod store;
 
 use crate::engine::EngineError;
+use crate::expr::Evaluator;
 use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::FlowRun;
 use crate::k8s::pod::PodDefaults;
@@ -55,6 +56,9 @@ pub struct Context {
     pub client: Client,
     pub config: Config,
     pub recorder: Recorder,
+    /// Evaluates and parses the flows' expressions: the sandboxed worker pool in production, as
+    /// one hostile expression must not stall or crash the controller that serves every namespace.
+    pub evaluator: Arc<dyn Evaluator>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,7 @@ pub enum Error {
 pub async fn run(
     client: Client,
     config: Config,
+    evaluator: Arc<dyn Evaluator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let flows: Api<DeserializeGuard<Flow>> = scoped(&client, &config.namespace);
@@ -87,6 +92,7 @@ pub async fn run(
         client,
         config,
         recorder,
+        evaluator,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
