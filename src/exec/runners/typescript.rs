@@ -85,20 +85,12 @@ fn main_params(source: &str) -> Option<Vec<String>> {
 /// Index of the bracket closing an already opened `open`, skipping nested brackets and strings.
 fn matching_close(text: &str, open: char, close: char) -> Option<usize> {
     let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for (i, c) in text.char_indices() {
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                _ if c == q => quote = None,
-                _ => {}
-            }
+        if strings.inside(c) {
             continue;
         }
         match c {
-            '"' | '\'' | '`' => quote = Some(c),
             _ if c == open => depth += 1,
             _ if c == close && depth == 0 => return Some(i),
             _ if c == close => depth -= 1,
@@ -112,24 +104,16 @@ fn matching_close(text: &str, open: char, close: char) -> Option<usize> {
 fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     let mut start = 0;
     let mut previous = ' ';
     for (i, c) in text.char_indices() {
         let arrow = previous == '=' && c == '>';
         previous = c;
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                _ if c == q => quote = None,
-                _ => {}
-            }
+        if strings.inside(c) {
             continue;
         }
         match c {
-            '"' | '\'' | '`' => quote = Some(c),
             '(' | '[' | '{' | '<' => depth += 1,
             ')' | ']' | '}' | '>' if !arrow => depth -= 1,
             ',' if depth == 0 => {
@@ -141,6 +125,36 @@ fn split_top_level(text: &str) -> Vec<&str> {
     }
     parts.push(&text[start..]);
     parts
+}
+
+/// Follows string literals (`"…"`, `'…'`, `` `…` ``) through a text one character at a time.
+#[derive(Default)]
+struct Strings {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Whether `c` opens, belongs to or closes a string literal.
+    fn inside(&mut self, c: char) -> bool {
+        match self.quote {
+            Some(q) => {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == q {
+                    self.quote = None;
+                }
+                true
+            }
+            None if matches!(c, '"' | '\'' | '`') => {
+                self.quote = Some(c);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 #[cfg(test)]
