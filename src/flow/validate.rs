@@ -5,12 +5,10 @@ use super::model::{FlowModule, InputTransform, ModuleValue, OpenFlow, Parallelis
 use super::problem::{ModulePath, Problem};
 use super::references::result_refs;
 use super::walk::{Site, walk};
+use crate::exec::runners::Language;
 use crate::expr::Evaluator;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-
-/// Languages Millrace runs (`nativets` runs as TypeScript).
-const RUNNABLE_LANGUAGES: [&str; 5] = ["python3", "bash", "deno", "bun", "nativets"];
 
 /// Languages Windmill runs and Millrace does not yet.
 const WINDMILL_ONLY_LANGUAGES: [&str; 17] = [
@@ -161,7 +159,7 @@ fn check_module(
 }
 
 fn language_problem(language: &str) -> Option<String> {
-    if RUNNABLE_LANGUAGES.contains(&language) {
+    if Language::from_name(language).is_some() {
         None
     } else if WINDMILL_ONLY_LANGUAGES.contains(&language) {
         Some(format!(
@@ -170,7 +168,7 @@ fn language_problem(language: &str) -> Option<String> {
     } else {
         Some(format!(
             "unknown language '{language}'; use one of {}",
-            RUNNABLE_LANGUAGES.join(", ")
+            Language::NAMES.join(", ")
         ))
     }
 }

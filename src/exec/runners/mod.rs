@@ -32,6 +32,9 @@ pub enum Language {
 }
 
 impl Language {
+    /// Every `language` value Millrace runs, as [`Language::from_name`] accepts them.
+    pub const NAMES: [&str; 6] = ["python3", "bash", "bun", "bunnative", "deno", "nativets"];
+
     /// Parses OpenFlow's `language` field; `None` for languages Millrace cannot run locally.
     pub fn from_name(name: &str) -> Option<Language> {
         match name {
@@ -196,6 +199,9 @@ mod tests {
         assert_eq!(Language::from_name("python3"), Some(Language::Python3));
         assert_eq!(Language::from_name("nativets"), Some(Language::Deno));
         assert_eq!(Language::from_name("go"), None);
+        for name in Language::NAMES {
+            assert!(Language::from_name(name).is_some(), "{name}");
+        }
         assert_eq!(
             Language::from_file_name("a/b.deno.ts"),
             Some(Language::Deno)
