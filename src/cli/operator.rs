@@ -4,8 +4,12 @@ use super::Invalid;
 use crate::expr::{Evaluator, Sandbox, SandboxConfig};
 use crate::k8s::controller::{self, Config};
 use crate::k8s::crdgen;
+use crate::k8s::leader::{self, Ended, Lease};
 use crate::k8s::pod::PodDefaults;
+use crate::k8s::throttle::ThrottleLayer;
+use crate::k8s::{health, metrics::Metrics};
 use clap::Args;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +39,34 @@ pub struct ControllerArgs {
     /// How long finished Jobs stay.
     #[arg(long, value_name = "SECONDS", default_value_t = PodDefaults::default().ttl_seconds_after_finished)]
     job_ttl_seconds: i32,
+    /// Where to serve GET /metrics (Prometheus text), /healthz and /readyz.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Run the controllers only while holding a Lease, so that replicas can stand by.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(long, value_name = "NAME", default_value = "millrace-controller")]
+    lease_name: String,
+    /// Namespace of the Lease (required with --leader-elect). The identity is $POD_NAME, or the
+    /// host name with a random suffix.
+    #[arg(long, value_name = "NAMESPACE", env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// How long the Lease holds without renewal: the longest a standby waits after the leader died.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// The leader renews the Lease this long before it would expire.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    lease_renew_before_seconds: u64,
+    /// Requests a second the Kubernetes client may send on average (client-side rate limit).
+    #[arg(long, value_name = "F", default_value_t = 50.0)]
+    kube_qps: f64,
+    /// Requests the Kubernetes client may send at once above --kube-qps.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    kube_burst: u32,
+    /// Reconciles in flight per controller (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    concurrency: u16,
 }
 
 pub fn crds(args: CrdsArgs) -> Result<ExitCode, Invalid> {
@@ -64,9 +96,30 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
         })?;
         pods.images.insert(language.into(), image.into());
     }
+    if !(args.kube_qps.is_finite() && args.kube_qps > 0.0) || args.kube_burst == 0 {
+        return Err(Invalid::one(format!(
+            "--kube-qps {} --kube-burst {}: both must be positive",
+            args.kube_qps, args.kube_burst
+        )));
+    }
+    let lease = match (args.leader_elect, args.lease_namespace) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(Invalid::one(
+                "--leader-elect needs --lease-namespace (or POD_NAMESPACE): the namespace of the Lease",
+            ));
+        }
+        (true, Some(namespace)) => Some(Lease {
+            duration: Duration::from_secs(args.lease_duration_seconds),
+            renew_before: Duration::from_secs(args.lease_renew_before_seconds),
+            ..Lease::new(&args.lease_name, &namespace, &identity())
+        }),
+    };
     let config = Config {
         pods,
         namespace: args.namespace,
+        concurrency: args.concurrency,
+        metrics: Arc::new(Metrics::default()),
         ..Config::default()
     };
     tracing_subscriber::fmt()
@@ -82,15 +135,60 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Invalid::one(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let client = kube::Client::try_default().await.map_err(|e| {
+        let unreachable = |e: &dyn std::fmt::Display| {
             Invalid::one(format!(
                 "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {e}"
             ))
-        })?;
-        tracing::info!("millrace controller started");
-        controller::run(client, config, evaluator, shutdown_signal()).await;
-        Ok(ExitCode::SUCCESS)
+        };
+        let kube_config = kube::Config::infer().await.map_err(|e| unreachable(&e))?;
+        let client = kube::client::ClientBuilder::try_from(kube_config)
+            .map_err(|e| unreachable(&e))?
+            .with_layer(&ThrottleLayer::new(args.kube_qps, args.kube_burst))
+            .build();
+        let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+            .await
+            .map_err(|e| {
+                Invalid::one(format!(
+                    "--metrics-addr {}: cannot listen there: {e}",
+                    args.metrics_addr
+                ))
+            })?;
+        tokio::spawn(health::serve(
+            listener,
+            config.metrics.clone(),
+            config.ready.clone(),
+        ));
+        tracing::info!(metrics = %args.metrics_addr, "millrace controller started");
+        let Some(lease) = lease else {
+            controller::run(client, config, evaluator, shutdown_signal()).await;
+            return Ok(ExitCode::SUCCESS);
+        };
+        match leader::run(client, config, evaluator, lease, shutdown_signal()).await {
+            Ok(Ended::Shutdown) => Ok(ExitCode::SUCCESS),
+            Ok(Ended::LeaseLost) => {
+                // A restart brings this replica back as a standby with fresh caches.
+                tracing::error!("the leader lease was lost: exiting so that the pod restarts");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(Invalid::one(e.to_string())),
+        }
     })
+}
+
+/// This replica's name in the Lease: the pod's name, else the host's with a random suffix (two
+/// processes on one host must differ).
+fn identity() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME")
+        && !pod.is_empty()
+    {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "millrace".into());
+    format!("{host}-{:08x}", rand::random::<u32>())
 }
 
 /// Ctrl-C or SIGTERM (what Kubernetes sends a pod being stopped).

@@ -7,6 +7,7 @@ use super::events;
 use super::resolver::ClusterResolver;
 use super::status;
 use super::store::{self, Persisted, StoreError};
+use super::telemetry;
 use super::{Context, Error, FIELD_MANAGER, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
@@ -105,6 +106,7 @@ pub async fn reconcile(
     if persisted.state.outcome().is_none() {
         let mut events =
             finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
+        telemetry::attempts_finished(&ctx, &identity.name, &events, |job| pod_of(&pods, job));
         events::announce_failures(&ctx, run, &events).await;
         if run.spec.cancel {
             events.push(Event::Cancel);

@@ -9,18 +9,21 @@ mod flowrun;
 mod resolver;
 mod status;
 mod store;
+mod telemetry;
 
 use crate::engine::EngineError;
 use crate::expr::Evaluator;
 use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::FlowRun;
+use crate::k8s::health::Readiness;
+use crate::k8s::metrics::{ControllerKind, Metrics};
 use crate::k8s::pod::PodDefaults;
 use crate::k8s::pod::job::RUN_LABEL;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self as runtime, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -40,6 +43,11 @@ pub struct Config {
     pub namespace: Option<String>,
     /// A running run is looked at again after this long even when nothing was heard of it.
     pub resync: Duration,
+    /// Reconciles in flight at once, per controller.
+    pub concurrency: u16,
+    pub metrics: Arc<Metrics>,
+    /// Set once both controllers have listed what they watch.
+    pub ready: Readiness,
 }
 
 impl Default for Config {
@@ -48,6 +56,9 @@ impl Default for Config {
             pods: PodDefaults::default(),
             namespace: None,
             resync: Duration::from_secs(60),
+            concurrency: 16,
+            metrics: Arc::default(),
+            ready: Readiness::default(),
         }
     }
 }
@@ -71,6 +82,18 @@ pub enum Error {
     Engine(#[from] EngineError),
 }
 
+impl Error {
+    /// The metrics' label for this kind of error.
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "client",
+            Error::Store(_) => "state",
+            Error::Engine(_) => "engine",
+        }
+    }
+}
+
 /// Runs the Flow and FlowRun controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -88,6 +111,9 @@ pub async fn run(
         instance: None,
     };
     let recorder = Recorder::new(client.clone(), reporter);
+    let metrics = config.metrics.clone();
+    let ready = config.ready.clone();
+    let tuning = runtime::Config::default().concurrency(config.concurrency);
     let ctx = Arc::new(Context {
         client,
         config,
@@ -99,11 +125,35 @@ pub async fn run(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let flow_controller = Controller::new(flows, watcher::Config::default())
+    let flow_controller = Controller::new(flows, watcher::Config::default());
+    let flows_listed = flow_controller.store();
+    let flow_controller = flow_controller
+        .with_config(tuning.clone())
         .graceful_shutdown_on(stopped(stop_rx.clone()))
-        .run(flow::reconcile, error_policy, ctx.clone())
+        .run(
+            |flow, ctx| {
+                telemetry::measured(
+                    ControllerKind::flow,
+                    ctx.clone(),
+                    flow::reconcile(flow, ctx),
+                )
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
-    let run_controller = Controller::new(runs, watcher::Config::default())
+    let run_controller = Controller::new(runs, watcher::Config::default());
+    let runs_seen = run_controller.store();
+    metrics.count_runs_from(Some(Box::new({
+        let runs = runs_seen.clone();
+        move || {
+            let phase =
+                |run: &DeserializeGuard<FlowRun>| run.0.as_ref().ok()?.status.as_ref()?.phase;
+            runs.state().iter().map(|run| phase(run)).collect()
+        }
+    })));
+    let run_controller = run_controller
+        .with_config(tuning)
         .owns(jobs, owned.clone())
         // Pods finish before their Job is marked complete: react to them directly.
         .watches(pods, owned, |pod: Pod| {
@@ -111,13 +161,34 @@ pub async fn run(
             Some(ObjectRef::new(&run).within(&pod.namespace()?))
         })
         .graceful_shutdown_on(stopped(stop_rx))
-        .run(flowrun::reconcile, error_policy, ctx)
+        .run(
+            |run, ctx| {
+                telemetry::measured(
+                    ControllerKind::flowrun,
+                    ctx.clone(),
+                    flowrun::reconcile(run, ctx),
+                )
+            },
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {});
+    // Ready once both watch streams have listed everything (they end with the controllers).
+    let listed = async {
+        if flows_listed.wait_until_ready().await.is_ok()
+            && runs_seen.wait_until_ready().await.is_ok()
+        {
+            ready.set(true);
+        }
+    };
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    tokio::join!(flow_controller, run_controller);
+    metrics.set_leader(true);
+    tokio::join!(flow_controller, run_controller, listed);
+    metrics.set_leader(false);
+    metrics.count_runs_from(None);
 }
 
 fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
