@@ -16,6 +16,7 @@ use millrace::k8s::flowrun::RunPhase;
 use millrace::k8s::health::{self, Readiness};
 use millrace::k8s::leader::{self, Lease};
 use millrace::k8s::metrics::Metrics;
+use millrace::k8s::throttle;
 use millrace::k8s::{Flow, FlowRun, crdgen};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -141,9 +142,11 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
     assert_eq!(get(addr, "/healthz").await?.0, 200);
     assert_eq!(get(addr, "/readyz").await?.0, 503, "nothing watches yet");
 
+    // The controller's client is paced as in production, tighter.
+    let paced = throttle::client(cp.config().clone(), 20.0, 5)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let controllers = tokio::spawn(controller::run(
-        client.clone(),
+        paced,
         config(&ns, &metrics, &ready),
         sandbox(),
         async move {
@@ -351,5 +354,23 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
     let executions = runner.executions();
     assert_eq!(executions.len(), 2, "{executions:?}");
     assert!(executions.values().all(|n| *n == 1), "{executions:?}");
+    Ok(())
+}
+
+#[test]
+fn the_command_refuses_leader_election_without_a_lease_namespace_and_a_zero_rate() -> Result<()> {
+    let refusal = |args: &[&str]| -> Result<String> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+            .arg("controller")
+            .args(args)
+            .env_remove("POD_NAMESPACE")
+            .output()?;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        Ok(String::from_utf8(out.stderr)?)
+    };
+    let stderr = refusal(&["--leader-elect"])?;
+    assert!(stderr.contains("--lease-namespace"), "{stderr}");
+    let stderr = refusal(&["--kube-qps", "0"])?;
+    assert!(stderr.contains("--kube-qps 0"), "{stderr}");
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::k8s::controller::{self, Config};
 use crate::k8s::crdgen;
 use crate::k8s::leader::{self, Ended, Lease};
 use crate::k8s::pod::PodDefaults;
-use crate::k8s::throttle::ThrottleLayer;
+use crate::k8s::throttle;
 use crate::k8s::{health, metrics::Metrics};
 use clap::Args;
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ pub struct CrdsArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "The log level is set by RUST_LOG (default: info).")]
 pub struct ControllerArgs {
     /// Watch only this namespace [default: all namespaces].
     #[arg(long, env = "MILLRACE_NAMESPACE")]
@@ -61,7 +62,7 @@ pub struct ControllerArgs {
     /// Requests a second the Kubernetes client may send on average (client-side rate limit).
     #[arg(long, value_name = "F", default_value_t = 50.0)]
     kube_qps: f64,
-    /// Requests the Kubernetes client may send at once above --kube-qps.
+    /// Requests the Kubernetes client may send at once before --kube-qps paces it.
     #[arg(long, value_name = "N", default_value_t = 100)]
     kube_burst: u32,
     /// Reconciles in flight per controller (0: no limit).
@@ -141,10 +142,8 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
             ))
         };
         let kube_config = kube::Config::infer().await.map_err(|e| unreachable(&e))?;
-        let client = kube::client::ClientBuilder::try_from(kube_config)
-            .map_err(|e| unreachable(&e))?
-            .with_layer(&ThrottleLayer::new(args.kube_qps, args.kube_burst))
-            .build();
+        let client = throttle::client(kube_config, args.kube_qps, args.kube_burst)
+            .map_err(|e| unreachable(&e))?;
         let listener = tokio::net::TcpListener::bind(args.metrics_addr)
             .await
             .map_err(|e| {

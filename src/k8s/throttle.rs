@@ -45,6 +45,13 @@ impl TokenBucket {
     }
 }
 
+/// A client for `config` whose requests are paced by a [`ThrottleLayer`].
+pub fn client(config: kube::Config, qps: f64, burst: u32) -> Result<kube::Client, kube::Error> {
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&ThrottleLayer::new(qps, burst))
+        .build())
+}
+
 /// The layer: one bucket shared by every service it wraps.
 #[derive(Clone, Debug)]
 pub struct ThrottleLayer {
