@@ -87,15 +87,7 @@ pub async fn run(
     lease: Lease,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Ended, LeaderError> {
-    let (duration, renew_before) = (lease.duration.as_secs(), lease.renew_before.as_secs());
-    if renew_before == 0 || duration <= renew_before || lease.duration.subsec_nanos() != 0 {
-        return Err(LeaderError::Timing {
-            name: lease.name,
-            namespace: lease.namespace,
-            duration: lease.duration,
-            renew_before: lease.renew_before,
-        });
-    }
+    let (duration, renew_before) = seconds(&lease)?;
     let failed = |source| LeaderError::Lease {
         name: lease.name.clone(),
         namespace: lease.namespace.clone(),
@@ -147,6 +139,23 @@ pub async fn run(
     finish(task, ended).await.map_err(failed)
 }
 
+/// The lease's duration and renewal margin in whole seconds (what the Lease object holds), the
+/// margin at least one and shorter than the duration.
+fn seconds(lease: &Lease) -> Result<(u64, u64), LeaderError> {
+    let whole = |d: Duration| (d.subsec_nanos() == 0).then_some(d.as_secs());
+    match (whole(lease.duration), whole(lease.renew_before)) {
+        (Some(duration), Some(renew_before)) if renew_before > 0 && renew_before < duration => {
+            Ok((duration, renew_before))
+        }
+        _ => Err(LeaderError::Timing {
+            name: lease.name.clone(),
+            namespace: lease.namespace.clone(),
+            duration: lease.duration,
+            renew_before: lease.renew_before,
+        }),
+    }
+}
+
 /// Waits for the lease task to release the lease and end.
 async fn finish(
     task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
@@ -157,5 +166,31 @@ async fn finish(
         Ok(Err(error)) => Err(error),
         // The task panicked or was cancelled: nothing is left to release.
         Err(_) => Ok(ended),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(duration: f64, renew_before: f64) -> Lease {
+        Lease {
+            duration: Duration::from_secs_f64(duration),
+            renew_before: Duration::from_secs_f64(renew_before),
+            ..Lease::new("l", "ns", "me")
+        }
+    }
+
+    #[test]
+    fn the_default_lease_is_15_s_renewed_10_s_before_it_ends() {
+        assert_eq!(seconds(&Lease::new("l", "ns", "me")).unwrap(), (15, 10));
+    }
+
+    #[test]
+    fn timings_the_lease_cannot_hold_are_refused_naming_the_lease() {
+        for (duration, renew_before) in [(10.0, 10.0), (10.0, 0.0), (2.5, 1.0), (3.0, 0.5)] {
+            let error = seconds(&lease(duration, renew_before)).unwrap_err();
+            assert!(error.to_string().starts_with("lease ns/l: "), "{error}");
+        }
     }
 }

@@ -144,14 +144,7 @@ pub async fn run(
         .for_each(|_| async {});
     let run_controller = Controller::new(runs, watcher::Config::default());
     let runs_seen = run_controller.store();
-    metrics.count_runs_from(Some(Box::new({
-        let runs = runs_seen.clone();
-        move || {
-            let phase =
-                |run: &DeserializeGuard<FlowRun>| run.0.as_ref().ok()?.status.as_ref()?.phase;
-            runs.state().iter().map(|run| phase(run)).collect()
-        }
-    })));
+    metrics.count_runs_from(Some(telemetry::run_phases(runs_seen.clone())));
     let run_controller = run_controller
         .with_config(tuning)
         .owns(jobs, owned.clone())

@@ -3,11 +3,14 @@
 
 use super::{Context, Error};
 use crate::engine::Event;
-use crate::k8s::metrics::ControllerKind;
+use crate::k8s::flowrun::FlowRun;
+use crate::k8s::metrics::{ControllerKind, RunSource};
 use crate::k8s::naming;
 use crate::k8s::pod::STEP_CONTAINER;
 use k8s_openapi::api::core::v1::Pod;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,14 @@ pub async fn measured(
         .metrics
         .reconciled(controller, started.elapsed(), kind);
     result
+}
+
+/// The phases of the runs in the FlowRun controller's cache (`None` for one it cannot read).
+pub fn run_phases(runs: Store<DeserializeGuard<FlowRun>>) -> RunSource {
+    Box::new(move || {
+        let phase = |run: &DeserializeGuard<FlowRun>| run.0.as_ref().ok()?.status.as_ref()?.phase;
+        runs.state().iter().map(|run| phase(run)).collect()
+    })
 }
 
 /// Records the step attempts of run `run` that `events` report finished. `pod_of` finds an
