@@ -374,3 +374,68 @@ fn the_command_refuses_leader_election_without_a_lease_namespace_and_a_zero_rate
     assert!(stderr.contains("--kube-qps 0"), "{stderr}");
     Ok(())
 }
+
+/// `millrace controller` as a pod runs it: elected through the Lease named by its flags, serving
+/// its endpoint, running a flow, and releasing the Lease when Kubernetes stops it (SIGTERM).
+#[tokio::test]
+async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_lease_on_sigterm()
+-> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace("ops-command").await;
+    let _runner = cp.pod_runner(&ns).await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let log = tempfile::NamedTempFile::new()?;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"));
+    command
+        .args(["controller", "--namespace", &ns, "--leader-elect"])
+        .args([
+            "--lease-duration-seconds",
+            "3",
+            "--lease-renew-before-seconds",
+            "2",
+        ])
+        .args(["--metrics-addr", &addr.to_string(), "--kube-qps", "20"])
+        .env("KUBECONFIG", cp.kubeconfig())
+        .env("POD_NAMESPACE", &ns)
+        .env("POD_NAME", "controller-0")
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen()?);
+    support::process::isolate(&mut command);
+    let mut controller = command.spawn()?;
+
+    wait_for_holder(&client, &ns, "controller-0").await?;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !matches!(get(addr, "/readyz").await, Ok((200, _))) {
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "/readyz never answered 200: {}",
+                std::fs::read_to_string(log.path())?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(addr, "/healthz").await?.0, 200);
+    create_flow_and_run(
+        &client,
+        &ns,
+        "hello",
+        json!([bash("hello", "echo '\"hi\"'")]),
+    )
+    .await?;
+    let run = finished(&client, &ns, "hello-1").await?;
+    let status = run.status.context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    let (_, text) = get(addr, "/metrics").await?;
+    assert_eq!(sample(&text, "millrace_leader"), Some(1.0), "{text}");
+
+    support::process::signal_group(controller.id(), libc::SIGTERM);
+    let exit = tokio::task::spawn_blocking(move || controller.wait()).await??;
+    let log = std::fs::read_to_string(log.path())?;
+    assert!(exit.success(), "{exit}: {log}");
+    assert_eq!(holder(&client, &ns).await?, None, "released on exit");
+    Ok(())
+}

@@ -27,6 +27,7 @@ namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-con
 
 pub struct ControlPlane {
     config: Config,
+    kubeconfig: PathBuf,
     kubelet_serving: CertPair,
 }
 
@@ -252,6 +253,7 @@ async fn launch(bin: &Path) -> Result<(ControlPlane, Vec<Daemon>)> {
     Ok((
         ControlPlane {
             config,
+            kubeconfig,
             kubelet_serving,
         },
         daemons,
@@ -317,6 +319,11 @@ impl ControlPlane {
     /// The config behind `client()`, to derive clients with other credentials.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The kubeconfig file behind `config()`, for processes run by the tests.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// A fresh namespace `<prefix>-<random>`, ready for pods (its `default` service account exists).
