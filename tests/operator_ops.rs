@@ -288,6 +288,18 @@ impl Drop for Replica {
     }
 }
 
+/// Waits until `done` holds.
+async fn until(what: &str, done: impl Fn() -> bool) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 async fn holder(client: &Client, ns: &str) -> Result<Option<String>> {
     let leases: Api<LeaseObject> = Api::namespaced(client.clone(), ns);
     let lease = leases.get_opt("millrace-controller").await?;
@@ -337,7 +349,11 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The Job came from the leader; the standby, ready all along, did nothing.
-    assert!(first.leading() && first.reconciles() > 0.0);
+    until("the leader counts its reconciles", || {
+        first.reconciles() > 0.0
+    })
+    .await?;
+    assert!(first.leading());
     assert!(!second.leading());
     assert_eq!(second.reconciles(), 0.0);
     assert!(second.ready.get(), "a standby is ready");
@@ -349,7 +365,12 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"n": 2})));
-    assert!(second.leading() && second.reconciles() > 0.0);
+    // A reconcile is counted once it returns, just after it wrote the status.
+    until("the new leader counts its reconciles", || {
+        second.reconciles() > 0.0
+    })
+    .await?;
+    assert!(second.leading());
     // Each step ran once: the new leader did not start the running step again.
     let executions = runner.executions();
     assert_eq!(executions.len(), 2, "{executions:?}");
