@@ -101,3 +101,56 @@ pub fn referenced(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reference() -> ResultRef {
+        ResultRef {
+            config_map: "r-state".into(),
+            key: "results.json".into(),
+        }
+    }
+
+    #[test]
+    fn a_step_result_is_found_by_its_path() {
+        let data = BTreeMap::from([(
+            "results.json".to_string(),
+            json!({"a": [1, 2], "loop[1]/b": "x"}).to_string(),
+        )]);
+        assert_eq!(
+            referenced(&data, &reference(), Target::Step("loop[1]/b")),
+            Ok(json!("x"))
+        );
+        assert_eq!(
+            referenced(&data, &reference(), Target::Step("c"))
+                .unwrap_err()
+                .to_string(),
+            "ConfigMap \"r-state\" holds no result for step c"
+        );
+    }
+
+    #[test]
+    fn missing_or_damaged_keys_are_named() {
+        let err = referenced(&BTreeMap::new(), &reference(), Target::Run).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ConfigMap \"r-state\" has no key results.json"
+        );
+        let data = BTreeMap::from([("results.json".to_string(), "{}".to_string())]);
+        let err = referenced(&data, &reference(), Target::Run).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ConfigMap \"r-state\" has no key state.json"
+        );
+        let data = BTreeMap::from([("results.json".to_string(), "[".to_string())]);
+        let err = referenced(&data, &reference(), Target::Step("a")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ConfigMap \"r-state\" key results.json cannot be read: "),
+            "{err}"
+        );
+    }
+}

@@ -158,7 +158,11 @@ fn steps_table(steps: &[StepStatus], step_results: &BTreeMap<String, Value>) -> 
             [
                 s.path.clone(),
                 s.phase.clone(),
-                s.attempts.to_string(),
+                // Loops and branches run no attempts of their own.
+                match s.attempts {
+                    0 => String::new(),
+                    n => n.to_string(),
+                },
                 between(s.start_time.as_ref(), s.completion_time.as_ref()),
                 cut(&output.replace('\n', " "), STEP_VALUE_CHARS),
             ]
@@ -265,7 +269,12 @@ mod tests {
             phase: Some(RunPhase::Succeeded),
             progress: Some("2/2".into()),
             duration: Some("1m15s".into()),
-            steps: vec![count, flaky, step("big", "succeeded", 1)],
+            steps: vec![
+                count,
+                flaky,
+                step("big", "succeeded", 1),
+                step("loop", "succeeded", 0),
+            ],
             loops: vec![LoopStatus {
                 path: "loop".into(),
                 total: 4,
@@ -292,6 +301,7 @@ mod tests {
         );
         assert!(lines[8].starts_with("big"), "{}", lines[8]);
         assert!(lines[8].ends_with("xxx…"), "{}", lines[8]);
+        assert_eq!(lines[9], "loop           succeeded            3s");
         assert!(text.contains("\nLoops:\n  loop  4/4 succeeded, 0 failed, 0 running\n"));
         assert!(
             text.ends_with("\nResult:\n{\n  \"doubled\": 42\n}\n"),
