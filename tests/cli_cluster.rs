@@ -341,6 +341,29 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         "{stderr}"
     );
 
+    // Rejected: the suspended step fails.
+    let output = setup
+        .millrace(&["submit", file.to_str().unwrap(), "--name", "approval-2"])
+        .await?;
+    exited(&output, 0);
+    setup
+        .wait_for("approval-2", |p| p == Some(RunPhase::Suspended))
+        .await?;
+    let output = setup
+        .millrace(&["approve", "approval-2", "--step", "ask", "--reject"])
+        .await?;
+    assert_eq!(
+        exited(&output, 0).1,
+        "FlowRun approval-2: step ask rejected\n"
+    );
+    let status = setup
+        .finished("approval-2")
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
+    assert_eq!(status.error.context("error")?["name"], "Disapproved");
+
     // `--wait` follows a run that gets canceled from elsewhere, and says so.
     let slow = setup.flow_file(
         "slow.flow.json",
@@ -433,6 +456,13 @@ async fn the_kubernetes_examples_run_as_written() -> Result<()> {
         "{stdout}"
     );
     assert!(stdout.contains("parsing 'three'"), "{stdout}");
+    // The script's error, which its wrapper reported rather than printed.
+    assert!(
+        stdout.contains(
+            "\n--- attempt failed: ValueError: invalid literal for int() with base 10: 'three'\n"
+        ),
+        "{stdout}"
+    );
     let output = setup
         .millrace(&["logs", "parse-numbers-1", "parse"])
         .await?;

@@ -3,10 +3,10 @@
 
 use super::{Cluster, LogsArgs, block_on};
 use crate::cli::Invalid;
+use crate::engine::StepError;
 use crate::k8s::naming;
-use crate::k8s::pod::RESULT_NONCE_ANNOTATION;
-use crate::k8s::pod::STEP_CONTAINER;
 use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
+use crate::k8s::pod::{Observation, RESULT_NONCE_ANNOTATION, STEP_CONTAINER, observe, report};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
@@ -59,6 +59,7 @@ pub fn logs(args: LogsArgs) -> Result<ExitCode, Invalid> {
             .map_err(|e| cluster.api_error("list pods of", "FlowRun", &run_name, e))?
             .items;
         for attempt in chosen {
+            let job = jobs.iter().find(|j| j.name_any() == attempt.job);
             let pod = pod_list.iter().find(|p| {
                 p.owner_references()
                     .iter()
@@ -77,13 +78,44 @@ pub fn logs(args: LogsArgs) -> Result<ExitCode, Invalid> {
                 container: Some(STEP_CONTAINER.into()),
                 ..Default::default()
             };
-            match pods.logs(&pod_name, &params).await {
-                Ok(log) => print!("{}", printed(&log, attempt.nonce.as_deref())),
-                Err(e) => println!("(no log from pod {pod_name}: {e})"),
+            let log = match pods.logs(&pod_name, &params).await {
+                Ok(log) => {
+                    print!("{}", printed(&log, attempt.nonce.as_deref()));
+                    Some(log)
+                }
+                Err(e) => {
+                    println!("(no log from pod {pod_name}: {e})");
+                    None
+                }
+            };
+            let observed = job.map(|job| observe(job, Some(pod)));
+            if let Some(error) = observed.and_then(|o| failure(o, log.as_deref())) {
+                print!("{}", failure_note(&error));
             }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Why the attempt failed, if it did: the script's error is in the pod's report, not its log.
+fn failure(observed: Observation, log: Option<&str>) -> Option<StepError> {
+    match observed {
+        Observation::Finished(Err(error)) => Some(error),
+        Observation::InLog {
+            nonce, exit_code, ..
+        } => report::from_log(log?, &nonce, exit_code).err(),
+        Observation::Finished(Ok(_)) | Observation::Running => None,
+    }
+}
+
+/// `--- attempt failed: Name: message`, then the stack when there is one.
+pub fn failure_note(error: &StepError) -> String {
+    let mut note = format!("--- attempt failed: {}: {}\n", error.name, error.message);
+    if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
+        note += stack.trim_end();
+        note += "\n";
+    }
+    note
 }
 
 /// The attempt a Job runs, from its annotations and labels.
@@ -237,6 +269,31 @@ mod tests {
         assert_eq!(steps(Some("b"), Some(2)), ["loop[1]/b#2"]);
         assert_eq!(steps(Some("loop"), None), ["loop#1"]);
         assert!(steps(Some("c"), None).is_empty());
+    }
+
+    #[test]
+    fn failures_show_the_error_and_its_stack() {
+        let mut error = StepError::new("ValueError", "bad");
+        assert_eq!(
+            failure_note(&error),
+            "--- attempt failed: ValueError: bad\n"
+        );
+        error.stack = Some("Traceback\n  line 1\n".into());
+        assert_eq!(
+            failure_note(&error),
+            "--- attempt failed: ValueError: bad\nTraceback\n  line 1\n"
+        );
+        let framed = "\nMILLRACE_RESULT_n_BEGIN\nenvelope\n\
+                      {\"ok\":false,\"error\":{\"name\":\"E\",\"message\":\"m\"}}\
+                      \nMILLRACE_RESULT_n_END\n";
+        let in_log = || Observation::InLog {
+            pod: "p".into(),
+            nonce: "n".into(),
+            exit_code: 1,
+        };
+        assert_eq!(failure(in_log(), Some(framed)).unwrap().name, "E");
+        assert_eq!(failure(in_log(), None), None);
+        assert_eq!(failure(Observation::Finished(Ok(1.into())), None), None);
     }
 
     #[test]
