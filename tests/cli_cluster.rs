@@ -317,10 +317,17 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         "approval.flow.json",
         json!({"summary": "approval", "value": {"modules": [ask, after]}}),
     )?;
-    let output = setup
-        .millrace(&["submit", file.to_str().unwrap(), "--name", "approval-1"])
-        .await?;
-    exited(&output, 0);
+    let waiting = setup
+        .command(&[
+            "submit",
+            file.to_str().unwrap(),
+            "--name",
+            "approval-1",
+            "--wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
     setup
         .wait_for("approval-1", |p| p == Some(RunPhase::Suspended))
         .await?;
@@ -334,6 +341,14 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"ok": "yes"})));
     assert_eq!(run.spec.approvals.len(), 1);
+    let output = tokio::time::timeout(TIMEOUT, waiting.wait_with_output()).await??;
+    let (stdout, stderr) = exited(&output, 0);
+    assert_eq!(stdout, "{\n  \"ok\": \"yes\"\n}\n");
+    let hint = format!(
+        "FlowRun approval-1 waits for an approval: millrace approve approval-1 -n {} [--payload JSON]\n",
+        setup.ns
+    );
+    assert_eq!(stderr.matches(&hint).count(), 1, "{stderr}");
     let output = setup.millrace(&["approve", "approval-1"]).await?;
     let (_, stderr) = exited(&output, 2);
     assert!(

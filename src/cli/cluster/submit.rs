@@ -213,12 +213,21 @@ async fn follow(cluster: &Cluster, name: &str) -> anyhow::Result<ExitCode> {
     let started = tokio::time::Instant::now();
     let mut shown: BTreeMap<String, (String, u32)> = BTreeMap::new();
     let mut hinted = false;
+    let mut waiting_for_approval = false;
     loop {
         let run = cluster.run(name).await?;
         let status = run.status.clone().unwrap_or_default();
         for line in step_changes(&status, &mut shown) {
             eprintln!("{line}");
         }
+        let suspended = status.phase == Some(RunPhase::Suspended);
+        if suspended && !waiting_for_approval {
+            eprintln!(
+                "FlowRun {name} waits for an approval: millrace approve {name} -n {} [--payload JSON]",
+                cluster.namespace
+            );
+        }
+        waiting_for_approval = suspended;
         match status.phase {
             Some(RunPhase::Succeeded) => {
                 let result = refs::run_result(cluster, &status)
