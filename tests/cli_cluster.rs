@@ -249,6 +249,17 @@ async fn submit_by_name_and_from_a_file_then_read_status_and_logs() -> Result<()
         .await?;
     assert_eq!(exited(&output, 0).0, "rows-1\n");
     setup.finished("rows-1").await?;
+    let output = setup
+        .millrace(&["submit", file.to_str().unwrap(), "--name", "rows-1"])
+        .await?;
+    let (_, stderr) = exited(&output, 1);
+    assert!(
+        stderr.contains(&format!(
+            "cannot create FlowRun \"rows-1\" in namespace \"{ns}\": "
+        )) && stderr.contains("already exists")
+            && stderr.contains("(choose another name, or delete the old one first)"),
+        "{stderr}"
+    );
 
     let output = setup.millrace(&["status", "rows-1"]).await?;
     let (stdout, _) = exited(&output, 0);

@@ -145,6 +145,9 @@ impl Cluster {
             kube::Error::Api(status) if status.code == 403 => {
                 " (your account lacks the permission: ask for RBAC access to it)"
             }
+            kube::Error::Api(status) if status.code == 409 && verb == "create" => {
+                " (choose another name, or delete the old one first)"
+            }
             kube::Error::Api(status) if status.code == 404 && kind == "FlowRun" => {
                 " (are the Millrace CRDs installed? `millrace crds | kubectl apply -f -`)"
             }
