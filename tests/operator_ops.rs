@@ -409,6 +409,9 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
     let ns = cp.namespace("ops-command").await;
     let _runner = cp.pod_runner(&ns).await;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    cp.write_kubeconfig(&kubeconfig, &ns)?;
     let log = tempfile::NamedTempFile::new()?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"));
     command
@@ -420,7 +423,7 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
             "2",
         ])
         .args(["--metrics-addr", &addr.to_string(), "--kube-qps", "20"])
-        .env("KUBECONFIG", cp.kubeconfig())
+        .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", &ns)
         .env("POD_NAME", "controller-0")
         .stdout(std::process::Stdio::null())
