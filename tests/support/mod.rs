@@ -1,5 +1,6 @@
 //! Test support: a real Kubernetes control plane and a pod runner standing in for the kubelet;
-//! helpers for local runs (`local`) and a small HTTP server (`http`).
+//! clients acting as a ServiceAccount (`accounts`), server-side apply of manifests (`manifests`),
+//! helpers for local runs (`local`), a small HTTP server (`http`) and the helm binary (`helm`).
 //!
 //! The pod runner **ignores container images**: each container's command runs as a process on this
 //! machine (see `pod_runner`). `runner.executions()` counts the process starts per pod.
@@ -14,10 +15,13 @@
 // Every test binary compiles this module and uses a different part of it.
 #![allow(dead_code, unused_imports, reason = "shared by several test binaries")]
 
+pub mod accounts;
 pub mod certs;
 pub mod control_plane;
+pub mod helm;
 pub mod http;
 pub mod local;
+pub mod manifests;
 pub mod pod_runner;
 pub mod process;
 pub mod testbin;
