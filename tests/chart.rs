@@ -5,7 +5,7 @@
 
 mod support;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -16,18 +16,19 @@ use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::pod::PodDefaults;
 use millrace::k8s::{Flow, FlowRun};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use support::accounts::{client_as, is_forbidden, recording_client_as};
+use support::accounts::{Refusals, client_as, is_forbidden, recording_client_as};
+use support::chart::{
+    CHART, controller_args, flag_values, of_kind, only, operator_account, render, step_account,
+};
 use support::helm;
 use support::manifests::{apply, documents};
 
-const CHART: &str = "charts/millrace";
 const TIMEOUT: Duration = Duration::from_secs(120);
 const FIELD_MANAGER: &str = "millrace-chart-test";
 /// The Lease the operator's leader election takes in the release namespace.
@@ -35,56 +36,6 @@ const LEASE: &str = "millrace-controller";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `helm template` of the chart as release `release` in `namespace`, CRDs first.
-fn render(release: &str, namespace: &str, sets: &[&str]) -> Result<Option<Vec<Value>>> {
-    let mut args = vec!["template", release, CHART, "--namespace", namespace];
-    args.push("--include-crds");
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    helm::run(&args)?.map(|yaml| documents(&yaml)).transpose()
-}
-
-fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    objects.iter().filter(|o| o["kind"] == kind).collect()
-}
-
-fn only<'a>(objects: &'a [Value], kind: &str) -> Result<&'a Value> {
-    match of_kind(objects, kind).as_slice() {
-        [one] => Ok(one),
-        many => bail!("expected one {kind}, the chart renders {}", many.len()),
-    }
-}
-
-/// The operator container's arguments.
-fn controller_args(objects: &[Value]) -> Result<Vec<String>> {
-    let container = &only(objects, "Deployment")?["spec"]["template"]["spec"]["containers"][0];
-    Ok(serde_json::from_value(container["args"].clone())?)
-}
-
-/// The operator pod's ServiceAccount.
-fn operator_account(objects: &[Value]) -> Result<String> {
-    let pod = &only(objects, "Deployment")?["spec"]["template"]["spec"];
-    let account = pod["serviceAccountName"].as_str();
-    Ok(account.context("serviceAccountName")?.to_string())
-}
-
-/// The step pods' ServiceAccount, as the operator is told.
-fn step_account(objects: &[Value]) -> Result<String> {
-    match flag_values(&controller_args(objects)?, "--step-service-account").as_slice() {
-        [account] => Ok(account.clone()),
-        other => bail!("one --step-service-account expected: {other:?}"),
-    }
-}
-
-/// The value following `flag` in `args`, for every occurrence.
-fn flag_values(args: &[String], flag: &str) -> Vec<String> {
-    args.windows(2)
-        .filter(|pair| pair[0] == flag)
-        .map(|pair| pair[1].clone())
-        .collect()
 }
 
 #[test]
@@ -226,29 +177,59 @@ fn the_chart_ships_the_generated_crds() -> Result<()> {
     Ok(())
 }
 
-/// Renders the chart as release `release` into `namespace` and applies all of it.
-async fn install(client: &Client, release: &str, namespace: &str) -> Result<Option<Vec<Value>>> {
-    let Some(objects) = render(release, namespace, &[])? else {
+/// Renders the chart as release `release` into `namespace` with `sets`, and applies all of it.
+/// Returns the rendered objects and `Kind/name` of the cluster-scoped ones.
+async fn install(
+    client: &Client,
+    release: &str,
+    namespace: &str,
+    sets: &[&str],
+) -> Result<Option<(Vec<Value>, Vec<String>)>> {
+    let Some(objects) = render(release, namespace, sets)? else {
         return Ok(None);
     };
     let mut cluster_scoped = apply(client, &objects, FIELD_MANAGER).await?;
     cluster_scoped.sort();
-    let fullname = format!("{release}-millrace");
-    assert_eq!(
-        cluster_scoped,
-        [
-            format!("ClusterRole/{fullname}"),
-            format!("ClusterRoleBinding/{fullname}"),
-            "CustomResourceDefinition/flowruns.millrace.dev".into(),
-            "CustomResourceDefinition/flows.millrace.dev".into(),
-        ]
-    );
     // The apiserver kept what was applied.
     let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
-        .get(&fullname)
+        .get(&format!("{release}-millrace"))
         .await?;
     assert_eq!(deployment.spec.context("spec")?.replicas, Some(1));
-    Ok(Some(objects))
+    Ok(Some((objects, cluster_scoped)))
+}
+
+/// The in-process operators take turns: one watching all namespaces would also act on the runs
+/// of the test whose operator watches one namespace, and hide what that one's Role lacks.
+static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CRDS: [&str; 2] = [
+    "CustomResourceDefinition/flowruns.millrace.dev",
+    "CustomResourceDefinition/flows.millrace.dev",
+];
+
+/// Runs the controllers in-process with `client`, as the chart's Deployment configures them
+/// (step pods' ServiceAccount, watched namespace), until the returned sender is dropped.
+fn start_operator(
+    client: Client,
+    step_account: &str,
+    namespace: Option<String>,
+) -> Result<tokio::sync::oneshot::Sender<()>> {
+    let mut config = Config {
+        namespace,
+        resync: Duration::from_secs(5),
+        ..Config::default()
+    };
+    config.pods.service_account = Some(step_account.into());
+    let sandbox = SandboxConfig::new(
+        env!("CARGO_BIN_EXE_millrace"),
+        vec![WORKER_SUBCOMMAND.to_owned()],
+    );
+    let sandbox = Arc::new(Sandbox::new(sandbox)?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(controller::run(client, config, sandbox, async move {
+        let _ = stopped.await;
+    }));
+    Ok(stop)
 }
 
 /// What the leader election and Secrets rules allow the operator, and what they do not.
@@ -302,10 +283,21 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
     Ok(())
 }
 
-async fn finished(client: &Client, namespace: &str, name: &str) -> Result<FlowRun> {
+/// Waits until the run reaches a final phase; fails as soon as the operator is refused anything.
+async fn finished(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    refusals: &Refusals,
+) -> Result<FlowRun> {
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
+        let refused = refusals.lock().unwrap().clone();
+        ensure!(
+            refused.is_empty(),
+            "the chart's RBAC refused the operator: {refused:#?}"
+        );
         let run = runs.get(name).await?;
         let phase = run.status.as_ref().and_then(|s| s.phase);
         if matches!(
@@ -352,15 +344,23 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
     };
     let admin = cp.client();
     let ns = cp.namespace("chart").await;
-    let Some(objects) = install(&admin, &ns, &ns).await? else {
+    let Some((objects, cluster_scoped)) = install(&admin, &ns, &ns, &[]).await? else {
         return Ok(());
     };
+    let fullname = format!("{ns}-millrace");
+    let mut expected = vec![
+        format!("ClusterRole/{fullname}"),
+        format!("ClusterRoleBinding/{fullname}"),
+    ];
+    expected.extend(CRDS.map(String::from));
+    assert_eq!(cluster_scoped, expected);
     let step_account = step_account(&objects)?;
     let operator_account = operator_account(&objects)?;
 
     let limits = client_as(cp, &ns, &operator_account).await?;
     check_operator_limits(&limits, &admin, &ns).await?;
 
+    let _turn = ONE_OPERATOR.lock().await;
     let (operator, forbidden) = recording_client_as(cp, &ns, &operator_account).await?;
     // The recorder notices a refusal (the operator may not list Secrets).
     let refused = Api::<Secret>::all(operator.clone())
@@ -371,26 +371,8 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
     forbidden.lock().unwrap().clear();
 
     let _runner = cp.pod_runner(&ns).await;
-    // The default `namespace: None` watches all namespaces, as the chart's default (a
-    // ClusterRole) has it.
-    let config = Config {
-        pods: PodDefaults {
-            service_account: Some(step_account.clone()),
-            ..PodDefaults::default()
-        },
-        resync: Duration::from_secs(5),
-        ..Config::default()
-    };
-    assert_eq!(config.namespace, None);
-    let sandbox = SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    );
-    let sandbox = Arc::new(Sandbox::new(sandbox)?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(controller::run(operator, config, sandbox, async move {
-        let _ = stopped.await;
-    }));
+    // All namespaces, as the chart's default (a ClusterRole) has it.
+    let stop = start_operator(operator, &step_account, None)?;
 
     // A bash step, a parallel loop of python steps (one fails once and is retried), a python total.
     let example = millrace::flow::load_path(&repo().join("examples/parallel-retries/flow.yaml"))?;
@@ -411,7 +393,7 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
         .create(&PostParams::default(), &run)
         .await?;
 
-    let run = finished(&admin, &ns, "loop-1").await?;
+    let run = finished(&admin, &ns, "loop-1", &forbidden).await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(
@@ -463,7 +445,7 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
     };
     let admin = cp.client();
     let ns = cp.namespace("chart-step").await;
-    let Some(objects) = install(&admin, &ns, &ns).await? else {
+    let Some((objects, _)) = install(&admin, &ns, &ns, &[]).await? else {
         return Ok(());
     };
     let step_account = step_account(&objects)?;
@@ -504,6 +486,76 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
         .await?;
     Api::<FlowRun>::namespaced(operator, &ns)
         .list(&ListParams::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let admin = cp.client();
+    let home = cp.namespace("chart-home").await;
+    let watched = cp.namespace("chart-watched").await;
+    let watch = format!("watchNamespace={watched}");
+    let Some((objects, cluster_scoped)) = install(&admin, &home, &home, &[&watch]).await? else {
+        return Ok(());
+    };
+    assert_eq!(cluster_scoped, CRDS);
+    let step_account = step_account(&objects)?;
+    let operator_account = operator_account(&objects)?;
+    assert!(
+        flag_values(&controller_args(&objects)?, "--namespace") == [watched.clone()],
+        "the operator is told which namespace to watch"
+    );
+
+    // Its rights end at the watched namespace.
+    let limits = client_as(cp, &home, &operator_account).await?;
+    let elsewhere: Api<FlowRun> = Api::namespaced(limits.clone(), &home);
+    assert!(is_forbidden(&elsewhere.list(&ListParams::default()).await));
+    assert!(is_forbidden(
+        &Api::<FlowRun>::all(limits)
+            .list(&ListParams::default())
+            .await
+    ));
+
+    let _turn = ONE_OPERATOR.lock().await;
+    let (operator, forbidden) = recording_client_as(cp, &home, &operator_account).await?;
+    let _runner = cp.pod_runner(&watched).await;
+    let stop = start_operator(operator, &step_account, Some(watched.clone()))?;
+
+    // The example manifests, as written: a bash step feeds a python step.
+    let flow: Flow = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        repo().join("examples/kubernetes/flow.yaml"),
+    )?)?;
+    let run: FlowRun = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        repo().join("examples/kubernetes/flowrun.yaml"),
+    )?)?;
+    Api::<Flow>::namespaced(admin.clone(), &watched)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    Api::<FlowRun>::namespaced(admin.clone(), &watched)
+        .create(&PostParams::default(), &run)
+        .await?;
+    let name = run.name_any();
+    let status = finished(&admin, &watched, &name, &forbidden)
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!({"doubled": 42})));
+    events_until(&admin, &watched, &name, "RunSucceeded").await?;
+
+    drop(stop);
+    let forbidden = forbidden.lock().unwrap().clone();
+    assert!(
+        forbidden.is_empty(),
+        "the chart's Role refused the operator: {forbidden:#?}"
+    );
+    // Out of sight of the next operator, which watches all namespaces.
+    Api::<FlowRun>::namespaced(admin, &watched)
+        .delete(&name, &Default::default())
         .await?;
     Ok(())
 }

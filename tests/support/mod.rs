@@ -1,6 +1,7 @@
 //! Test support: a real Kubernetes control plane and a pod runner standing in for the kubelet;
 //! clients acting as a ServiceAccount (`accounts`), server-side apply of manifests (`manifests`),
-//! helpers for local runs (`local`), a small HTTP server (`http`) and the helm binary (`helm`).
+//! the helm binary (`helm`) and the rendered chart (`chart`), helpers for local runs (`local`) and
+//! a small HTTP server (`http`).
 //!
 //! The pod runner **ignores container images**: each container's command runs as a process on this
 //! machine (see `pod_runner`). `runner.executions()` counts the process starts per pod.
@@ -17,6 +18,7 @@
 
 pub mod accounts;
 pub mod certs;
+pub mod chart;
 pub mod control_plane;
 pub mod helm;
 pub mod http;
