@@ -1,7 +1,8 @@
 //! The Helm chart: it lints, renders, ships the generated CRDs, applies cleanly to the real control
 //! plane, and its ServiceAccounts and RBAC are what the operator and the step pods get: the
 //! operator, running in-process with the chart's operator ServiceAccount token, completes a run
-//! without a single 403, and the step ServiceAccount is refused Secrets and pods.
+//! without a single 403 (watching all namespaces, or one with `watchNamespace`), and the step
+//! ServiceAccount is refused Secrets and pods.
 
 mod support;
 
@@ -11,6 +12,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
@@ -277,6 +279,8 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
     assert!(is_forbidden(
         &deployments.list(&ListParams::default()).await
     ));
+    let roles: Api<Role> = Api::namespaced(operator.clone(), namespace);
+    assert!(is_forbidden(&roles.list(&ListParams::default()).await));
     Api::<Lease>::namespaced(admin.clone(), namespace)
         .delete("someone-else", &Default::default())
         .await?;
