@@ -46,6 +46,8 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
         return Ok(());
     };
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
+    let lint = helm::run(&["lint", "--strict", CHART, "--set", "watchNamespace=team-a"])?;
+    assert!(lint.context("helm")?.contains("0 chart(s) failed"));
     let objects = render("millrace", "millrace", &[])?.context("helm")?;
 
     let args = controller_args(&objects)?;
