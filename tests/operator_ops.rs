@@ -463,3 +463,51 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
     assert_eq!(holder(&client, &ns).await?, None, "released on exit");
     Ok(())
 }
+
+/// The chart's RBAC is enough for the lease manager: its ServiceAccount takes, renews and releases
+/// the Lease that the chart's flags name.
+#[tokio::test]
+async fn with_the_charts_service_account_the_operator_holds_and_releases_its_lease() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let admin = cp.client();
+    install_crds(&admin).await?;
+    let ns = cp.namespace("ops-chart").await;
+    let Some(objects) = support::chart::render("millrace", &ns, &[])? else {
+        return Ok(());
+    };
+    support::manifests::apply(&admin, &objects, "millrace-test").await?;
+    let account = support::chart::operator_account(&objects)?;
+    let operator = support::accounts::client_as(cp, &ns, &account).await?;
+
+    let metrics = Arc::new(Metrics::default());
+    let lease = Lease {
+        duration: Duration::from_secs(3),
+        renew_before: Duration::from_secs(2),
+        ..Lease::new("millrace-controller", &ns, "operator-0")
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let elected = tokio::spawn(leader::run(
+        operator,
+        config(&ns, &metrics, &Readiness::default()),
+        sandbox(),
+        lease,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    wait_for_holder(&admin, &ns, "operator-0").await?;
+    until("the controllers run", || {
+        sample(&metrics.render(), "millrace_leader") == Some(1.0)
+    })
+    .await?;
+    // Past a renewal or two, it still holds the lease.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(holder(&admin, &ns).await?.as_deref(), Some("operator-0"));
+
+    drop(stop);
+    assert_eq!(elected.await??, leader::Ended::Shutdown);
+    assert_eq!(holder(&admin, &ns).await?, None, "released at shutdown");
+    Ok(())
+}
