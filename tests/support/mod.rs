@@ -17,6 +17,7 @@
 pub mod certs;
 pub mod control_plane;
 pub mod http;
+pub mod kill_switch;
 pub mod local;
 pub mod pod_runner;
 pub mod process;

@@ -151,13 +151,17 @@ pub async fn reconcile(
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
         events::announce_end(&ctx, run, outcome).await;
     }
+    let ttl = ctx.config.pods.ttl_seconds_after_finished;
     for (name, job) in &jobs {
-        // A Job whose pod has ended is left for its TTL, so its log can still be read.
-        if !running.contains(name)
-            && job.metadata.deletion_timestamp.is_none()
-            && still_going(job, pod_of(&pods, name))
-        {
+        if running.contains(name) || job.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if still_going(job, pod_of(&pods, name)) {
             stop(&jobs_api, name).await?;
+        } else if job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished) != Some(ttl) {
+            // Its outcome is in the saved state: the Job may go after its TTL, which leaves
+            // its log readable for a while.
+            release(&jobs_api, name, ttl).await?;
         }
     }
 
@@ -294,6 +298,20 @@ async fn start(
 /// Deletes a Job and, in the background, its pod.
 async fn stop(jobs: &Api<Job>, name: &str) -> Result<(), Error> {
     match jobs.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lets a finished Job's TTL run out: it is created without one, so that it cannot vanish with
+/// an outcome not yet saved.
+async fn release(jobs: &Api<Job>, name: &str, ttl: i32) -> Result<(), Error> {
+    let patch = json!({"spec": {"ttlSecondsAfterFinished": ttl}});
+    match jobs
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if is_status(&e, 404) => Ok(()),
         Err(e) => Err(e.into()),
