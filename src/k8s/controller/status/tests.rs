@@ -131,7 +131,7 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
         resolver: &ClusterResolver,
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
-    let mut finish = |state: &mut crate::engine::RunState, id, value: Value| {
+    let finish = |state: &mut crate::engine::RunState, id, value: Value| {
         let event = Event::StepFinished {
             id,
             outcome: Ok(value),
