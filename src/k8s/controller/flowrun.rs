@@ -4,9 +4,10 @@
 
 use super::begin;
 use super::events;
+use super::persist;
 use super::resolver::ClusterResolver;
 use super::status;
-use super::store::{self, Persisted, StoreError};
+use super::store::{Persisted, StoreError};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
@@ -68,13 +69,13 @@ pub async fn reconcile(
     };
     let runs: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &ns);
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let state_name = store::config_map_name(&identity.name);
     let now = now_ms();
 
-    let (mut persisted, version) = match config_maps.get_opt(&state_name).await? {
-        Some(cm) => (store::from_config_map(&cm)?, cm.metadata.resource_version),
+    let (mut persisted, version, chunks) = match persist::load(&config_maps, &identity.name).await?
+    {
+        Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
         None => match begin::begin(run, &ctx, now).await? {
-            Ok(persisted) => (persisted, None),
+            Ok(persisted) => (persisted, None, Vec::new()),
             Err((phase, reason, message)) => {
                 write_stopped(&runs, run, phase, reason, message).await?;
                 return Ok(match phase {
@@ -117,7 +118,7 @@ pub async fn reconcile(
     }
 
     if before.as_ref() != Some(&persisted) {
-        match save(&config_maps, &identity, &persisted, version).await {
+        match persist::save(&config_maps, &identity, &persisted, version, &chunks).await {
             Ok(true) => {}
             // Another reconcile started the run first; go on from its state.
             Ok(false) => return Ok(Requeue::requeue(Duration::ZERO)),
@@ -245,28 +246,6 @@ fn build_attempt(
     .map_err(|e| StepError::new("InvalidStep", e.to_string()))
 }
 
-/// Writes the run's state: creates its ConfigMap (`false` when another reconcile already did)
-/// or replaces the version that was read.
-async fn save(
-    config_maps: &Api<ConfigMap>,
-    run: &RunIdentity,
-    persisted: &Persisted,
-    version: Option<String>,
-) -> Result<bool, Error> {
-    let mut cm = store::to_config_map(run, persisted)?;
-    match version {
-        None => create(config_maps, &cm).await,
-        Some(version) => {
-            cm.metadata.resource_version = Some(version);
-            let name = store::config_map_name(&run.name);
-            config_maps
-                .replace(&name, &PostParams::default(), &cm)
-                .await?;
-            Ok(true)
-        }
-    }
-}
-
 /// Creates an attempt's code ConfigMap, then its Job; a repeated create finds them.
 async fn start(
     ctx: &Context,
@@ -392,7 +371,7 @@ fn still_going(job: &Job, pod: Option<&Pod>) -> bool {
 }
 
 /// Creates `object`; `false` when it already exists (a create repeated after a restart).
-async fn create<K>(api: &Api<K>, object: &K) -> Result<bool, Error>
+pub(super) async fn create<K>(api: &Api<K>, object: &K) -> Result<bool, Error>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
@@ -403,7 +382,7 @@ where
     }
 }
 
-fn is_status(error: &kube::Error, code: u16) -> bool {
+pub(super) fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
 }
 

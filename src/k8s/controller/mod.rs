@@ -6,6 +6,7 @@ mod document;
 mod events;
 mod flow;
 mod flowrun;
+mod persist;
 mod resolver;
 mod status;
 mod store;
