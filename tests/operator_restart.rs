@@ -158,13 +158,15 @@ async fn run_with_kills(
     cp: &support::control_plane::ControlPlane,
     ns: &str,
     rng: &mut StdRng,
-    scratch: &str,
+    value: Value,
+    inputs: Value,
+    most_writes: usize,
 ) -> Result<Outcome> {
     let client = cp.client();
     let flow: Flow = serde_json::from_value(json!({
         "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
         "metadata": {"name": "restart"},
-        "spec": {"summary": "restart", "value": flow()},
+        "spec": {"summary": "restart", "value": value},
     }))?;
     Api::<Flow>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &flow)
@@ -172,7 +174,7 @@ async fn run_with_kills(
     let run: FlowRun = serde_json::from_value(json!({
         "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
         "metadata": {"name": "restart-1"},
-        "spec": {"flowRef": {"name": "restart"}, "inputs": {"count": ITEMS, "scratch": scratch}},
+        "spec": {"flowRef": {"name": "restart"}, "inputs": inputs},
     }))?;
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
     runs.create(&PostParams::default(), &run).await?;
@@ -192,7 +194,7 @@ async fn run_with_kills(
     loop {
         let switch = KillSwitch::new(
             cp.config().clone(),
-            rng.random_range(1..=MOST_WRITES),
+            rng.random_range(1..=most_writes),
             rng.random_bool(0.5),
             earlier,
         );
@@ -246,11 +248,7 @@ async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a
     let Some(cp) = support::control_plane().await else {
         return Ok(());
     };
-    let seed: u64 = match std::env::var("MILLRACE_RESTART_SEED") {
-        Ok(seed) => seed.parse().context("MILLRACE_RESTART_SEED is a number")?,
-        Err(_) => rand::random(),
-    };
-    println!("kill points drawn with MILLRACE_RESTART_SEED={seed}");
+    let seed = seed()?;
     install_crds(&cp.client()).await?;
 
     let mut namespaces = Vec::new();
@@ -266,7 +264,8 @@ async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a
         let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
         async move {
             std::fs::create_dir_all(&dir)?;
-            run_with_kills(cp, ns, &mut rng, &dir.to_string_lossy()).await
+            let inputs = json!({"count": ITEMS, "scratch": dir.to_string_lossy()});
+            run_with_kills(cp, ns, &mut rng, flow(), inputs, MOST_WRITES).await
         }
     }))
     .await;
@@ -294,33 +293,18 @@ async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a
             "{ns}"
         );
 
-        // The watch may lag the run's end by a moment.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let jobs = jobs.lock().unwrap().clone();
-        let mut per_attempt: BTreeMap<&(String, String), usize> = BTreeMap::new();
-        for key in jobs.values() {
-            *per_attempt.entry(key).or_default() += 1;
-        }
-        let twice: Vec<_> = per_attempt.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(twice.is_empty(), "{ns}: attempts with two Jobs: {twice:?}");
         let expected_jobs = 2 + 2 * ITEMS as usize + FLAKY.len() + 1;
-        assert_eq!(per_attempt.len(), expected_jobs, "{ns}: {per_attempt:#?}");
-        let retried: BTreeSet<&str> = per_attempt
-            .keys()
+        let per_attempt = each_attempt_ran_once(ns, runner, jobs, expected_jobs).await;
+        let retried: BTreeSet<String> = per_attempt
+            .into_iter()
             .filter(|(_, attempt)| attempt == "2")
-            .map(|(path, _)| path.as_str())
+            .map(|(path, _)| path)
             .collect();
         let flaky: BTreeSet<String> = FLAKY
             .iter()
             .map(|n| format!("each[{}]/square", n - 1))
             .collect();
-        assert_eq!(retried, flaky.iter().map(String::as_str).collect(), "{ns}");
-        let executions = runner.executions();
-        assert_eq!(executions.len(), expected_jobs, "{ns}: {executions:#?}");
-        assert!(
-            executions.values().all(|n| *n == 1),
-            "{ns}: {executions:#?}"
-        );
+        assert_eq!(retried, flaky, "{ns}");
         all_kills.extend(kills.into_iter().map(|k| (ns.clone(), k)));
     }
     let kinds: BTreeSet<(bool, &str, &str)> = all_kills
@@ -341,5 +325,102 @@ async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a
         kinds.len() >= 6,
         "kills landed at too few kinds of writes: {kinds:?}"
     );
+    Ok(())
+}
+
+fn seed() -> Result<u64> {
+    let seed: u64 = match std::env::var("MILLRACE_RESTART_SEED") {
+        Ok(seed) => seed.parse().context("MILLRACE_RESTART_SEED is a number")?,
+        Err(_) => rand::random(),
+    };
+    println!("kill points drawn with MILLRACE_RESTART_SEED={seed}");
+    Ok(seed)
+}
+
+/// Asserts that every attempt had one Job, `expected` in all, and that each Job's pod ran once;
+/// returns the attempts (step path, attempt).
+async fn each_attempt_ran_once(
+    ns: &str,
+    runner: &support::pod_runner::PodRunner,
+    jobs: &Mutex<BTreeMap<String, (String, String)>>,
+    expected: usize,
+) -> BTreeSet<(String, String)> {
+    // The watch may lag the run's end by a moment.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let jobs = jobs.lock().unwrap().clone();
+    let mut per_attempt: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for key in jobs.into_values() {
+        *per_attempt.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = per_attempt.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "{ns}: attempts with two Jobs: {twice:?}");
+    assert_eq!(per_attempt.len(), expected, "{ns}: {per_attempt:#?}");
+    let executions = runner.executions();
+    assert_eq!(executions.len(), expected, "{ns}: {executions:#?}");
+    assert!(
+        executions.values().all(|n| *n == 1),
+        "{ns}: {executions:#?}"
+    );
+    per_attempt.into_keys().collect()
+}
+
+/// Results outgrow the state ConfigMap after the second step: from then on every save writes
+/// chunks, then the state, then removes the chunks it replaced, and kills land in between.
+#[tokio::test]
+async fn killed_while_results_are_saved_in_chunks_the_controller_loses_none() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let seed = seed()?.wrapping_add(1000);
+    install_crds(&cp.client()).await?;
+    const BIG: usize = 4;
+    let mut modules: Vec<Value> = (0..BIG)
+        .map(|i| {
+            step(
+                &format!("big{i}"),
+                "python3",
+                &format!("def main():\n    return '{i}' * 400000"),
+                json!({}),
+            )
+        })
+        .collect();
+    let seen = (0..BIG)
+        .map(|i| format!("[results.big{i}.length, results.big{i}[0], results.big{i}[399999]]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    modules.push(step(
+        "check",
+        "python3",
+        "def main(seen):\n    return seen",
+        json!({"seen": js(&format!("[{seen}]"))}),
+    ));
+    let expected: Vec<Value> = (0..BIG)
+        .map(|i| json!([400000, i.to_string(), i.to_string()]))
+        .collect();
+
+    let mut namespaces = Vec::new();
+    for _ in 0..RUNS {
+        let ns = cp.namespace("restart-chunks").await;
+        let runner = cp.pod_runner(&ns).await;
+        let jobs = record_jobs(cp.client(), &ns);
+        namespaces.push((ns, runner, jobs));
+    }
+    let outcomes = futures::future::join_all(namespaces.iter().enumerate().map(|(i, (ns, ..))| {
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
+        let value = json!({"modules": modules.clone()});
+        async move { run_with_kills(cp, ns, &mut rng, value, json!({}), 6).await }
+    }))
+    .await;
+    let mut kills = 0;
+    for ((ns, runner, jobs), outcome) in namespaces.iter().zip(outcomes) {
+        let outcome = outcome?;
+        println!("{ns}: {} kills: {:?}", outcome.kills.len(), outcome.kills);
+        let status = outcome.status;
+        assert_eq!(status.phase, Some(RunPhase::Succeeded), "{ns}: {status:#?}");
+        assert_eq!(status.result, Some(json!(expected)), "{ns}");
+        each_attempt_ran_once(ns, runner, jobs, BIG + 1).await;
+        kills += outcome.kills.len();
+    }
+    assert!(kills >= 4, "only {kills} kills");
     Ok(())
 }
