@@ -63,7 +63,9 @@ pub enum StoreError {
         "ConfigMap {name}: the run's state without its results takes {bytes} bytes, more than one object holds; split the flow into smaller ones"
     )]
     TooLarge { name: String, bytes: usize },
-    #[error("ConfigMap {name} holding part of the run's results is missing; it must not be deleted while its run exists")]
+    #[error(
+        "ConfigMap {name} holding part of the run's results is missing; it must not be deleted while its run exists"
+    )]
     ChunkMissing { name: String },
 }
 
