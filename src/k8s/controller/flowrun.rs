@@ -111,7 +111,17 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
-        starts = drive(&mut persisted, events, &identity, &ctx, now)?;
+        let (driven, started) = {
+            // The engine evaluates expressions in the sandbox, which blocks while they run.
+            let (ctx, identity) = (ctx.clone(), identity.clone());
+            blocking(move || {
+                let starts = drive(&mut persisted, events, &identity, &ctx, now);
+                (persisted, starts)
+            })
+            .await
+        };
+        persisted = driven;
+        starts = started?;
         if persisted.state.outcome().is_some() {
             persisted.finished_ms = Some(now);
         }
@@ -184,6 +194,13 @@ pub async fn reconcile(
             (None, None) => Requeue::requeue(ctx.config.resync),
         },
     )
+}
+
+/// Runs `work` on a thread for blocking work, so that a slow expression holds no runtime worker.
+pub(super) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Advances the engine by `events`, then asks it what must be running and builds those Jobs.
