@@ -382,6 +382,11 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
         .map(|i| json!([300000, i.to_string(), i.to_string()]))
         .collect();
     assert_eq!(status.result, Some(json!(seen)));
+    let reference = status.steps[0]
+        .result_ref
+        .as_ref()
+        .context("s0 is referenced")?;
+    assert_eq!(reference.key, "results-chunks.json");
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let chunks = config_maps
         .list(&ListParams::default().labels("millrace.dev/run=bloat-1"))

@@ -7,7 +7,7 @@ use super::events;
 use super::persist;
 use super::resolver::ClusterResolver;
 use super::status;
-use super::store::{Persisted, StoreError};
+use super::store::{self, Persisted, StoreError};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
@@ -71,20 +71,20 @@ pub async fn reconcile(
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let now = now_ms();
 
-    let (mut persisted, version, chunks) = match persist::load(&config_maps, &identity.name).await?
-    {
-        Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
-        None => match begin::begin(run, &ctx, now).await? {
-            Ok(persisted) => (persisted, None, Vec::new()),
-            Err((phase, reason, message)) => {
-                write_stopped(&runs, run, phase, reason, message).await?;
-                return Ok(match phase {
-                    RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
-                    _ => Requeue::await_change(),
-                });
-            }
-        },
-    };
+    let (mut persisted, version, mut chunks) =
+        match persist::load(&config_maps, &identity.name).await? {
+            Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
+            None => match begin::begin(run, &ctx, now).await? {
+                Ok(persisted) => (persisted, None, Vec::new()),
+                Err((phase, reason, message)) => {
+                    write_stopped(&runs, run, phase, reason, message).await?;
+                    return Ok(match phase {
+                        RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
+                        _ => Requeue::await_change(),
+                    });
+                }
+            },
+        };
     let before = version.as_ref().map(|_| persisted.clone());
     // A run that ended at its very start (skipped, failed) ends in this reconcile too.
     let before_outcome = version.as_ref().and_then(|_| persisted.state.outcome());
@@ -129,9 +129,9 @@ pub async fn reconcile(
 
     if before.as_ref() != Some(&persisted) {
         match persist::save(&config_maps, &identity, &persisted, version, &chunks).await {
-            Ok(true) => {}
+            Ok(Some(listed)) => chunks = listed,
             // Another reconcile started the run first; go on from its state.
-            Ok(false) => return Ok(Requeue::requeue(Duration::ZERO)),
+            Ok(None) => return Ok(Requeue::requeue(Duration::ZERO)),
             // Nothing more can be recorded, so nothing more may start: the run stops here.
             Err(Error::Store(error @ StoreError::TooLarge { .. })) => {
                 let message = error.to_string();
@@ -181,7 +181,9 @@ pub async fn reconcile(
         .as_ref()
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let status = status::compute(&identity.name, run.meta().generation, &persisted, previous);
+    let results = store::results_ref(&identity.name, !chunks.is_empty());
+    let generation = run.meta().generation;
+    let status = status::compute(&identity.name, generation, &persisted, &results, previous);
     if run.status.as_ref() != Some(&status) {
         patch_status(&runs, &identity.name, &status).await?;
     }

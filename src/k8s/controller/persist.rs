@@ -39,15 +39,16 @@ pub async fn load(config_maps: &Api<ConfigMap>, run: &str) -> Result<Option<Load
     }))
 }
 
-/// Writes the run's state: creates it (`false` when another reconcile already did) or replaces
-/// `version`. `previous` chunks that the new state does not list are removed afterwards.
+/// Writes the run's state: creates it (`None` when another reconcile already did) or replaces
+/// `version`, and returns the chunks it lists. `previous` chunks that it does not list are
+/// removed afterwards.
 pub async fn save(
     config_maps: &Api<ConfigMap>,
     run: &RunIdentity,
     persisted: &Persisted,
     version: Option<String>,
     previous: &[String],
-) -> Result<bool, Error> {
+) -> Result<Option<Vec<String>>, Error> {
     let store::Stored { mut state, chunks } = store::to_config_maps(run, persisted)?;
     // Named by their content: one that exists already holds the same piece.
     for chunk in &chunks {
@@ -56,7 +57,7 @@ pub async fn save(
     match version {
         None => {
             if !create(config_maps, &state).await? {
-                return Ok(false);
+                return Ok(None);
             }
         }
         Some(version) => {
@@ -75,5 +76,5 @@ pub async fn save(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(true)
+    Ok(Some(kept))
 }

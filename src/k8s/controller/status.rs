@@ -2,7 +2,7 @@
 //! values are shown inline up to a budget, others are referenced in the run's state; steps inside
 //! loops are listed up to a number (their loops count them all).
 
-use super::store::{Persisted, RESULTS_KEY, config_map_name};
+use super::store::Persisted;
 use crate::engine::{Phase, RunOutcome, StepView};
 use crate::k8s::flowrun::{FlowRunStatus, LoopStatus, ResultRef, RunPhase, StepStatus};
 use crate::k8s::naming;
@@ -19,12 +19,13 @@ const MAX_NESTED: usize = 100;
 /// Error messages in conditions are cut to this many bytes.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Status of run `name` (generation `generation`) at `now_ms`; `previous` conditions keep
-/// their transition times when their status did not change.
+/// Status of run `name` (generation `generation`) whose results are saved at `results`;
+/// `previous` conditions keep their transition times when their status did not change.
 pub fn compute(
     name: &str,
     generation: Option<i64>,
     persisted: &Persisted,
+    results: &ResultRef,
     previous: &[Condition],
 ) -> FlowRunStatus {
     let state = &persisted.state;
@@ -45,7 +46,7 @@ pub fn compute(
         .iter()
         .map(|view| {
             let value = state.results.get(view.path.as_str());
-            step_status(name, view, value, &mut budget)
+            step_status(name, view, value, results, &mut budget)
         })
         .collect();
     let loops = views
@@ -62,7 +63,7 @@ pub fn compute(
         })
         .collect();
     let (result, result_ref) = match &outcome {
-        Some(RunOutcome::Succeeded(value)) => stored(name, value, &mut { INLINE_BYTES }),
+        Some(RunOutcome::Succeeded(value)) => stored(value, results, &mut { INLINE_BYTES }),
         _ => (None, None),
     };
     let error = match &outcome {
@@ -139,6 +140,7 @@ fn step_status(
     run: &str,
     view: &StepView,
     value: Option<&Value>,
+    results_at: &ResultRef,
     budget: &mut usize,
 ) -> StepStatus {
     let path = view.path.to_string();
@@ -148,7 +150,7 @@ fn step_status(
         (Phase::Failed, Some(value)) => {
             error = Some(shown_error(value.get("error").unwrap_or(value), budget))
         }
-        (Phase::Succeeded, Some(value)) => (result, result_ref) = stored(run, value, budget),
+        (Phase::Succeeded, Some(value)) => (result, result_ref) = stored(value, results_at, budget),
         _ => {}
     }
     StepStatus {
@@ -167,18 +169,19 @@ fn step_status(
     }
 }
 
-/// A value inline when small and `budget` has room for it, else a reference to the run's results.
-fn stored(run: &str, value: &Value, budget: &mut usize) -> (Option<Value>, Option<ResultRef>) {
+/// A value inline when small and `budget` has room for it, else a reference to the run's saved
+/// results (where it is found under its step path).
+fn stored(
+    value: &Value,
+    results: &ResultRef,
+    budget: &mut usize,
+) -> (Option<Value>, Option<ResultRef>) {
     let bytes = value.to_string().len();
     if bytes <= INLINE_BYTES && bytes <= *budget {
         *budget -= bytes;
         return (Some(value.clone()), None);
     }
-    let reference = ResultRef {
-        config_map: config_map_name(run),
-        key: RESULTS_KEY.into(),
-    };
-    (None, Some(reference))
+    (None, Some(results.clone()))
 }
 
 /// A step's error as shown: whole when it fits, else its name and the start of its message

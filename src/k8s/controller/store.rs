@@ -13,6 +13,7 @@
 use crate::engine::RunState;
 use crate::flow::OpenFlow;
 use crate::k8s::flow::Runtime;
+use crate::k8s::flowrun::ResultRef;
 use crate::k8s::naming;
 use crate::k8s::pod::RunIdentity;
 use crate::k8s::pod::job::{RUN_LABEL, owner};
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 
 const STATE_KEY: &str = "state.json";
 /// Results are kept under their own key: they are what grows.
-pub const RESULTS_KEY: &str = "results.json";
+const RESULTS_KEY: &str = "results.json";
 /// Names of the chunks holding the results, in order, when they are not under `RESULTS_KEY`.
 const CHUNKS_KEY: &str = "results-chunks.json";
 /// A chunk's piece of the results' JSON text.
@@ -75,6 +76,15 @@ pub enum StoreError {
 pub struct Stored {
     pub state: ConfigMap,
     pub chunks: Vec<ConfigMap>,
+}
+
+/// Where run `run`'s results are: the state ConfigMap's key holding them, or naming the chunks
+/// that do.
+pub fn results_ref(run: &str, chunked: bool) -> ResultRef {
+    ResultRef {
+        config_map: config_map_name(run),
+        key: if chunked { CHUNKS_KEY } else { RESULTS_KEY }.into(),
+    }
 }
 
 /// The name of a run's state ConfigMap.

@@ -2,7 +2,19 @@ use super::*;
 use crate::engine::{self, Env, Event, StepError};
 use crate::expr::InProcess;
 use crate::k8s::controller::resolver::ClusterResolver;
+use crate::k8s::controller::store::results_ref;
 use serde_json::json;
+
+/// The status of a run whose results are inline in its state ConfigMap.
+fn compute(
+    name: &str,
+    generation: Option<i64>,
+    persisted: &Persisted,
+    previous: &[Condition],
+) -> FlowRunStatus {
+    let results = results_ref(name, false);
+    super::compute(name, generation, persisted, &results, previous)
+}
 
 fn flow() -> crate::flow::OpenFlow {
     serde_json::from_value(json!({"summary": "two", "value": {"modules": [
@@ -219,9 +231,15 @@ fn steps_inside_a_wide_loop_are_listed_up_to_a_number() {
 fn inline_values_share_a_budget_and_long_errors_are_cut() {
     let mut budget = 1500;
     let value = json!("v".repeat(1000));
-    assert!(stored("r", &value, &mut budget).0.is_some());
-    let (inline, reference) = stored("r", &value, &mut budget);
-    assert!(inline.is_none() && reference.is_some(), "over the budget");
+    let chunked = results_ref("r", true);
+    assert!(stored(&value, &chunked, &mut budget).0.is_some());
+    let (inline, reference) = stored(&value, &chunked, &mut budget);
+    assert!(inline.is_none(), "over the budget");
+    let reference = reference.unwrap();
+    assert_eq!(
+        (reference.config_map.as_str(), reference.key.as_str()),
+        ("r-state", "results-chunks.json")
+    );
     let error = json!({"name": "Boom", "message": "é".repeat(5000), "stack": "s"});
     let shown = shown_error(&error, &mut { INLINE_BYTES });
     assert_eq!(shown["name"], "Boom");
