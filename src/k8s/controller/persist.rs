@@ -51,7 +51,7 @@ pub async fn save(
 ) -> Result<Option<Vec<String>>, Error> {
     let store::Stored { mut state, chunks } = store::to_config_maps(run, persisted)?;
     // Named by their content: one that exists already holds the same piece.
-    for chunk in &chunks {
+    for chunk in chunks.iter().filter(|c| !previous.contains(&c.name_any())) {
         create(config_maps, chunk).await?;
     }
     match version {

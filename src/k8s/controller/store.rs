@@ -299,6 +299,51 @@ mod tests {
         assert_eq!(from_config_maps(&state, &chunks).unwrap(), persisted);
     }
 
+    /// A loop of 2,000 iterations with 1 KiB results, as the engine keeps it.
+    #[test]
+    fn a_loop_of_two_thousand_one_kib_results_is_saved_and_read_back() {
+        let flow: OpenFlow =
+            serde_json::from_value(json!({"summary": "wide", "value": {"modules": [
+                {"id": "each", "value": {"type": "forloopflow", "parallel": true,
+                    "parallelism": {"type": "static", "value": 50},
+                    "iterator": {"type": "javascript", "expr": "flow_input.items"},
+                    "modules": [{"id": "work", "value": {"type": "rawscript", "language": "bash",
+                        "content": "echo", "input_transforms": {}}}]}},
+            ]}}))
+            .unwrap();
+        let evaluator = InProcess::default();
+        let env = Env {
+            evaluator: &evaluator,
+            resolver: &ClusterResolver,
+        };
+        let items: Vec<u32> = (0..2000).collect();
+        let (mut state, _) = engine::start(&flow, json!({"items": items}), 7, &env, 1_000).unwrap();
+        while let Some(id) = state.running_attempts().into_iter().next() {
+            let value = json!({"id": id.step.as_str(), "pad": "p".repeat(1000)});
+            let event = engine::Event::StepFinished {
+                id,
+                outcome: Ok(value),
+            };
+            engine::advance(&flow, &mut state, event, &env, 2_000).unwrap();
+        }
+        assert!(state.outcome().is_some());
+        let persisted = Persisted {
+            flow,
+            runtime: None,
+            state,
+            approvals_seen: 0,
+            started_ms: 1_000,
+            finished_ms: Some(3_000),
+        };
+        let Stored { state, chunks } = to_config_maps(&run(), &persisted).unwrap();
+        assert_eq!(chunks.len(), 3, "2 MB of results");
+        for cm in chunks.iter().chain([&state]) {
+            let bytes: usize = cm.data.as_ref().unwrap().values().map(String::len).sum();
+            assert!(bytes <= MAX_BYTES, "{} holds {bytes} bytes", cm.name_any());
+        }
+        assert_eq!(from_config_maps(&state, &chunks).unwrap(), persisted);
+    }
+
     #[test]
     fn pieces_are_cut_on_character_boundaries_and_join_back() {
         let text = "aé€😀".repeat(1000);
