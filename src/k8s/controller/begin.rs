@@ -2,10 +2,9 @@
 //! inputs, and start the engine; or say why the run cannot start.
 
 use super::document;
-use super::flowrun::blocking;
 use super::resolver::ClusterResolver;
 use super::store::Persisted;
-use super::{Context, Error};
+use super::{Context, Error, blocking};
 use crate::engine::{self, Env};
 use crate::expr::Evaluator;
 use crate::flow::prepare_inputs;

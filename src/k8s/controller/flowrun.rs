@@ -8,7 +8,7 @@ use super::persist;
 use super::resolver::ClusterResolver;
 use super::status;
 use super::store::{self, Persisted, StoreError};
-use super::{Context, Error, FIELD_MANAGER, now_ms};
+use super::{Context, Error, FIELD_MANAGER, blocking, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
 use crate::k8s::naming;
@@ -196,13 +196,6 @@ pub async fn reconcile(
             (None, None) => Requeue::requeue(ctx.config.resync),
         },
     )
-}
-
-/// Runs `work` on a thread for blocking work, so that a slow expression holds no runtime worker.
-pub(super) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Advances the engine by `events`, then asks it what must be running and builds those Jobs.
