@@ -5,7 +5,7 @@ mod support;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -350,25 +350,57 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
     assert_eq!(status.result, Some(json!([20000, "r000000", "r019999"])));
     assert!(status.steps[0].result.is_none() && status.steps[0].result_ref.is_some());
 
-    // Six results of 200 KiB outgrow what one ConfigMap can record for the run.
-    let bloat: Vec<Value> = (0..6)
+    // Six results of 300 KB outgrow one ConfigMap: they are saved in chunks, and read back whole.
+    let mut modules: Vec<Value> = (0..6)
         .map(|i| {
             step(
                 &format!("s{i}"),
                 "python3",
-                "def main():\n    return 'x' * 200000",
+                &format!("def main():\n    return '{i}' * 300000"),
                 json!({}),
             )
         })
         .collect();
-    create_flow(&client, &ns, "bloat", json!({"modules": bloat})).await?;
+    let seen = (0..6)
+        .map(|i| format!("[results.s{i}.length, results.s{i}[0], results.s{i}[299999]]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    modules.push(step(
+        "check",
+        "python3",
+        "def main(seen):\n    return seen",
+        json!({"seen": {"type": "javascript", "expr": format!("[{seen}]")}}),
+    ));
+    create_flow(&client, &ns, "bloat", json!({"modules": modules})).await?;
     create_run(&client, &ns, "bloat-1", "bloat", json!({})).await?;
     let status = finished(&client, &ns, "bloat-1")
         .await?
         .status
         .context("status")?;
-    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:#?}");
-    assert_eq!(status.error.context("error")?["name"], "StateTooLarge");
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    let seen: Vec<Value> = (0..6)
+        .map(|i| json!([300000, i.to_string(), i.to_string()]))
+        .collect();
+    assert_eq!(status.result, Some(json!(seen)));
+    let reference = status.steps[0]
+        .result_ref
+        .as_ref()
+        .context("s0 is referenced")?;
+    assert_eq!(reference.key, "results-chunks.json");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let chunks = config_maps
+        .list(&ListParams::default().labels("millrace.dev/run=bloat-1"))
+        .await?
+        .items
+        .into_iter()
+        .filter(|cm| {
+            cm.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("bloat-1-results-"))
+        })
+        .count();
+    assert_eq!(chunks, 3, "1.8 MB of results in chunks of 768 KiB");
 
     let status = finished(&client, &ns, "huge-1")
         .await?

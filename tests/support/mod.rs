@@ -22,6 +22,7 @@ pub mod chart;
 pub mod control_plane;
 pub mod helm;
 pub mod http;
+pub mod kill_switch;
 pub mod local;
 pub mod manifests;
 pub mod pod_runner;

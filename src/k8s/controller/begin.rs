@@ -4,10 +4,11 @@
 use super::document;
 use super::resolver::ClusterResolver;
 use super::store::Persisted;
-use super::{Context, Error};
+use super::{Context, Error, blocking};
 use crate::engine::{self, Env};
+use crate::expr::Evaluator;
 use crate::flow::prepare_inputs;
-use crate::k8s::flow::Flow;
+use crate::k8s::flow::{Flow, FlowSpec};
 use crate::k8s::flowrun::{FlowRun, RunPhase};
 use kube::{Api, ResourceExt};
 use serde_json::{Map, Value};
@@ -50,7 +51,25 @@ pub async fn begin(
             )));
         }
     };
-    let problems = document::problems(&spec, ctx.evaluator.as_ref());
+    // Checking and starting evaluate expressions in the sandbox, which blocks while they run.
+    let evaluator = ctx.evaluator.clone();
+    let (inputs, seed) = (
+        run.spec.inputs.clone(),
+        seed(&run.uid().unwrap_or_default()),
+    );
+    blocking(move || start(spec, &origin, &inputs, seed, evaluator.as_ref(), now)).await
+}
+
+/// Checks the flow and the inputs, then starts the engine.
+fn start(
+    spec: FlowSpec,
+    origin: &str,
+    inputs: &Value,
+    seed: u64,
+    evaluator: &dyn Evaluator,
+    now: u64,
+) -> Result<Result<Persisted, NotStarted>, Error> {
+    let problems = document::problems(&spec, evaluator);
     if !problems.is_empty() {
         return Ok(Err((
             RunPhase::Failed,
@@ -59,7 +78,7 @@ pub async fn begin(
         )));
     }
     let flow = document::open_flow(&spec).expect("checked by problems()");
-    let given = match &run.spec.inputs {
+    let given = match inputs {
         Value::Object(map) => map.clone(),
         Value::Null => Map::new(),
         _ => {
@@ -82,10 +101,9 @@ pub async fn begin(
         }
     };
     let env = Env {
-        evaluator: ctx.evaluator.as_ref(),
+        evaluator,
         resolver: &ClusterResolver,
     };
-    let seed = seed(&run.uid().unwrap_or_default());
     let (state, _) = engine::start(&flow, Value::Object(inputs), seed, &env, now)?;
     Ok(Ok(Persisted {
         flow,

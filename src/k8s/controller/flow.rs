@@ -1,7 +1,7 @@
 //! The Flow reconciler: checks the document and reports the result as the `Ready` condition.
 
 use super::document;
-use super::{Context, Error, FIELD_MANAGER};
+use super::{Context, Error, FIELD_MANAGER, blocking};
 use crate::k8s::flow::{Flow, FlowStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Api;
@@ -16,11 +16,12 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let (meta, status, problems) = match &guard.0 {
-        Ok(flow) => (
-            &flow.metadata,
-            flow.status.as_ref(),
-            document::problems(&flow.spec, ctx.evaluator.as_ref()),
-        ),
+        Ok(flow) => {
+            // Parsing the expressions in the sandbox blocks while it runs.
+            let (spec, evaluator) = (flow.spec.clone(), ctx.evaluator.clone());
+            let problems = blocking(move || document::problems(&spec, evaluator.as_ref())).await;
+            (&flow.metadata, flow.status.as_ref(), problems)
+        }
         // A shape the CRD schema lets through but the types do not: report it on this Flow only.
         Err(invalid) => (
             &invalid.metadata,

@@ -4,11 +4,12 @@
 
 use super::begin;
 use super::events;
+use super::persist;
 use super::resolver::ClusterResolver;
 use super::status;
 use super::store::{self, Persisted, StoreError};
 use super::telemetry;
-use super::{Context, Error, FIELD_MANAGER, now_ms};
+use super::{Context, Error, FIELD_MANAGER, blocking, now_ms};
 use crate::engine::{self, Action, AttemptId, Env, Event, StepError, StepPath, StepSpec};
 use crate::k8s::flowrun::{FlowRun, FlowRunStatus, RunPhase};
 use crate::k8s::naming;
@@ -69,22 +70,22 @@ pub async fn reconcile(
     };
     let runs: Api<FlowRun> = Api::namespaced(ctx.client.clone(), &ns);
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let state_name = store::config_map_name(&identity.name);
     let now = now_ms();
 
-    let (mut persisted, version) = match config_maps.get_opt(&state_name).await? {
-        Some(cm) => (store::from_config_map(&cm)?, cm.metadata.resource_version),
-        None => match begin::begin(run, &ctx, now).await? {
-            Ok(persisted) => (persisted, None),
-            Err((phase, reason, message)) => {
-                write_stopped(&runs, run, phase, reason, message).await?;
-                return Ok(match phase {
-                    RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
-                    _ => Requeue::await_change(),
-                });
-            }
-        },
-    };
+    let (mut persisted, version, mut chunks) =
+        match persist::load(&config_maps, &identity.name).await? {
+            Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
+            None => match begin::begin(run, &ctx, now).await? {
+                Ok(persisted) => (persisted, None, Vec::new()),
+                Err((phase, reason, message)) => {
+                    write_stopped(&runs, run, phase, reason, message).await?;
+                    return Ok(match phase {
+                        RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
+                        _ => Requeue::await_change(),
+                    });
+                }
+            },
+        };
     let before = version.as_ref().map(|_| persisted.clone());
     // A run that ended at its very start (skipped, failed) ends in this reconcile too.
     let before_outcome = version.as_ref().and_then(|_| persisted.state.outcome());
@@ -112,17 +113,27 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
-        starts = drive(&mut persisted, events, &identity, &ctx, now)?;
+        let (driven, started) = {
+            // The engine evaluates expressions in the sandbox, which blocks while they run.
+            let (ctx, identity) = (ctx.clone(), identity.clone());
+            blocking(move || {
+                let starts = drive(&mut persisted, events, &identity, &ctx, now);
+                (persisted, starts)
+            })
+            .await
+        };
+        persisted = driven;
+        starts = started?;
         if persisted.state.outcome().is_some() {
             persisted.finished_ms = Some(now);
         }
     }
 
     if before.as_ref() != Some(&persisted) {
-        match save(&config_maps, &identity, &persisted, version).await {
-            Ok(true) => {}
+        match persist::save(&config_maps, &identity, &persisted, version, &chunks).await {
+            Ok(Some(listed)) => chunks = listed,
             // Another reconcile started the run first; go on from its state.
-            Ok(false) => return Ok(Requeue::requeue(Duration::ZERO)),
+            Ok(None) => return Ok(Requeue::requeue(Duration::ZERO)),
             // Nothing more can be recorded, so nothing more may start: the run stops here.
             Err(Error::Store(error @ StoreError::TooLarge { .. })) => {
                 let message = error.to_string();
@@ -153,13 +164,17 @@ pub async fn reconcile(
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
         events::announce_end(&ctx, run, outcome).await;
     }
+    let ttl = ctx.config.pods.ttl_seconds_after_finished;
     for (name, job) in &jobs {
-        // A Job whose pod has ended is left for its TTL, so its log can still be read.
-        if !running.contains(name)
-            && job.metadata.deletion_timestamp.is_none()
-            && still_going(job, pod_of(&pods, name))
-        {
+        if running.contains(name) || job.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if still_going(job, pod_of(&pods, name)) {
             stop(&jobs_api, name).await?;
+        } else if job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished) != Some(ttl) {
+            // Its outcome is in the saved state: the Job may go after its TTL, which leaves
+            // its log readable for a while.
+            release(&jobs_api, name, ttl).await?;
         }
     }
 
@@ -168,7 +183,9 @@ pub async fn reconcile(
         .as_ref()
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let status = status::compute(&identity.name, run.meta().generation, &persisted, previous);
+    let results = store::results_ref(&identity.name, !chunks.is_empty());
+    let generation = run.meta().generation;
+    let status = status::compute(&identity.name, generation, &persisted, &results, previous);
     if run.status.as_ref() != Some(&status) {
         patch_status(&runs, &identity.name, &status).await?;
     }
@@ -243,28 +260,6 @@ fn build_attempt(
     .map_err(|e| StepError::new("InvalidStep", e.to_string()))
 }
 
-/// Writes the run's state: creates its ConfigMap (`false` when another reconcile already did)
-/// or replaces the version that was read.
-async fn save(
-    config_maps: &Api<ConfigMap>,
-    run: &RunIdentity,
-    persisted: &Persisted,
-    version: Option<String>,
-) -> Result<bool, Error> {
-    let mut cm = store::to_config_map(run, persisted)?;
-    match version {
-        None => create(config_maps, &cm).await,
-        Some(version) => {
-            cm.metadata.resource_version = Some(version);
-            let name = store::config_map_name(&run.name);
-            config_maps
-                .replace(&name, &PostParams::default(), &cm)
-                .await?;
-            Ok(true)
-        }
-    }
-}
-
 /// Creates an attempt's code ConfigMap, then its Job; a repeated create finds them.
 async fn start(
     ctx: &Context,
@@ -296,6 +291,20 @@ async fn start(
 /// Deletes a Job and, in the background, its pod.
 async fn stop(jobs: &Api<Job>, name: &str) -> Result<(), Error> {
     match jobs.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lets a finished Job's TTL run out: it is created without one, so that it cannot vanish with
+/// an outcome not yet saved.
+async fn release(jobs: &Api<Job>, name: &str, ttl: i32) -> Result<(), Error> {
+    let patch = json!({"spec": {"ttlSecondsAfterFinished": ttl}});
+    match jobs
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if is_status(&e, 404) => Ok(()),
         Err(e) => Err(e.into()),
@@ -376,7 +385,7 @@ fn still_going(job: &Job, pod: Option<&Pod>) -> bool {
 }
 
 /// Creates `object`; `false` when it already exists (a create repeated after a restart).
-async fn create<K>(api: &Api<K>, object: &K) -> Result<bool, Error>
+pub(super) async fn create<K>(api: &Api<K>, object: &K) -> Result<bool, Error>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
@@ -387,7 +396,7 @@ where
     }
 }
 
-fn is_status(error: &kube::Error, code: u16) -> bool {
+pub(super) fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
 }
 

@@ -6,6 +6,7 @@ mod document;
 mod events;
 mod flow;
 mod flowrun;
+mod persist;
 mod resolver;
 mod status;
 mod store;
@@ -205,6 +206,13 @@ where
         "reconcile failed: {error}"
     );
     Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs `work` on a thread for blocking work, so that a slow expression holds no runtime worker.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 fn now_ms() -> u64 {

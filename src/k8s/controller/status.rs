@@ -1,7 +1,8 @@
-//! The FlowRun status, computed from the persisted run (pure). Small values are shown inline;
-//! larger ones are referenced in the run's state ConfigMap, so status stays small.
+//! The FlowRun status, computed from the persisted run (pure). It stays small for any run: small
+//! values are shown inline up to a budget, others are referenced in the run's state; steps inside
+//! loops are listed up to a number (their loops count them all).
 
-use super::store::{Persisted, RESULTS_KEY, config_map_name};
+use super::store::Persisted;
 use crate::engine::{Phase, RunOutcome, StepView};
 use crate::k8s::flowrun::{FlowRunStatus, LoopStatus, ResultRef, RunPhase, StepStatus};
 use crate::k8s::naming;
@@ -10,13 +11,21 @@ use serde_json::Value;
 
 /// Values up to this size (as JSON) are shown in status.
 const INLINE_BYTES: usize = 1024;
+/// All values shown inline together stay under this; later ones are referenced.
+const INLINE_BUDGET: usize = 32 * 1024;
+/// Steps (and loops) inside loops, branches and subflows listed at most: a loop running
+/// thousands of iterations at once would otherwise list each.
+const MAX_NESTED: usize = 100;
+/// Error messages in conditions are cut to this many bytes.
+const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Status of run `name` (generation `generation`) at `now_ms`; `previous` conditions keep
-/// their transition times when their status did not change.
+/// Status of run `name` (generation `generation`) whose results are saved at `results`;
+/// `previous` conditions keep their transition times when their status did not change.
 pub fn compute(
     name: &str,
     generation: Option<i64>,
     persisted: &Persisted,
+    results: &ResultRef,
     previous: &[Condition],
 ) -> FlowRunStatus {
     let state = &persisted.state;
@@ -31,9 +40,14 @@ pub fn compute(
         None if views.iter().any(|v| v.phase == Phase::Suspended) => RunPhase::Suspended,
         None => RunPhase::Running,
     };
+    let views = listed(views);
+    let mut budget = INLINE_BUDGET;
     let steps = views
         .iter()
-        .map(|view| step_status(name, view, state.results.get(view.path.as_str())))
+        .map(|view| {
+            let value = state.results.get(view.path.as_str());
+            step_status(name, view, value, results, &mut budget)
+        })
         .collect();
     let loops = views
         .iter()
@@ -49,11 +63,13 @@ pub fn compute(
         })
         .collect();
     let (result, result_ref) = match &outcome {
-        Some(RunOutcome::Succeeded(value)) => stored(name, value),
+        Some(RunOutcome::Succeeded(value)) => stored(value, results, &mut { INLINE_BYTES }),
         _ => (None, None),
     };
     let error = match &outcome {
-        Some(RunOutcome::Failed(error)) => serde_json::to_value(error).ok(),
+        Some(RunOutcome::Failed(error)) => serde_json::to_value(error)
+            .ok()
+            .map(|error| shown_error(&error, &mut { INLINE_BYTES })),
         _ => None,
     };
     let done = outcome.is_some();
@@ -67,7 +83,7 @@ pub fn compute(
                 Some(RunOutcome::Failed(e)) => format!(
                     "step {}: {}",
                     e.step_id.as_deref().unwrap_or("?"),
-                    e.message
+                    cut(&e.message, MAX_MESSAGE_BYTES)
                 ),
                 _ => format!("{} of {} steps done", progress.done, progress.total),
             },
@@ -105,13 +121,36 @@ pub fn compute(
     }
 }
 
-fn step_status(run: &str, view: &StepView, value: Option<&Value>) -> StepStatus {
+/// Every top-level step, and the first `MAX_NESTED` steps inside them.
+fn listed(views: Vec<StepView>) -> Vec<StepView> {
+    let mut nested = 0;
+    views
+        .into_iter()
+        .filter(|view| {
+            if view.path.segments().count() <= 1 {
+                return true;
+            }
+            nested += 1;
+            nested <= MAX_NESTED
+        })
+        .collect()
+}
+
+fn step_status(
+    run: &str,
+    view: &StepView,
+    value: Option<&Value>,
+    results_at: &ResultRef,
+    budget: &mut usize,
+) -> StepStatus {
     let path = view.path.to_string();
     let (mut result, mut result_ref, mut error) = (None, None, None);
     match (view.phase, value) {
         // The engine keeps a failed step's error as Windmill does: `{"error": {name, message, …}}`.
-        (Phase::Failed, Some(value)) => error = Some(value.get("error").unwrap_or(value).clone()),
-        (Phase::Succeeded, Some(value)) => (result, result_ref) = stored(run, value),
+        (Phase::Failed, Some(value)) => {
+            error = Some(shown_error(value.get("error").unwrap_or(value), budget))
+        }
+        (Phase::Succeeded, Some(value)) => (result, result_ref) = stored(value, results_at, budget),
         _ => {}
     }
     StepStatus {
@@ -130,16 +169,45 @@ fn step_status(run: &str, view: &StepView, value: Option<&Value>) -> StepStatus 
     }
 }
 
-/// A value inline when small, else a reference to the run's results.
-fn stored(run: &str, value: &Value) -> (Option<Value>, Option<ResultRef>) {
-    if value.to_string().len() <= INLINE_BYTES {
+/// A value inline when small and `budget` has room for it, else a reference to the run's saved
+/// results (where it is found under its step path).
+fn stored(
+    value: &Value,
+    results: &ResultRef,
+    budget: &mut usize,
+) -> (Option<Value>, Option<ResultRef>) {
+    let bytes = value.to_string().len();
+    if bytes <= INLINE_BYTES && bytes <= *budget {
+        *budget -= bytes;
         return (Some(value.clone()), None);
     }
-    let reference = ResultRef {
-        config_map: config_map_name(run),
-        key: RESULTS_KEY.into(),
-    };
-    (None, Some(reference))
+    (None, Some(results.clone()))
+}
+
+/// A step's error as shown: whole when it fits, else its name and the start of its message
+/// (the whole error stays in the run's results).
+fn shown_error(error: &Value, budget: &mut usize) -> Value {
+    let bytes = error.to_string().len();
+    if bytes <= INLINE_BYTES && bytes <= *budget {
+        *budget -= bytes;
+        return error.clone();
+    }
+    let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default();
+    let message = cut(text("message"), (*budget).min(MAX_MESSAGE_BYTES));
+    *budget = budget.saturating_sub(message.len());
+    serde_json::json!({"name": text("name"), "message": message})
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary, marked with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 pub(super) fn condition(

@@ -260,7 +260,9 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
         spec: Some(JobSpec {
             backoff_limit: Some(0),
             active_deadline_seconds: plan.spec.timeout_ms.map(|ms| ms.div_ceil(1000) as i64),
-            ttl_seconds_after_finished: Some(plan.defaults.ttl_seconds_after_finished),
+            // Set by the controller once the attempt's result is saved: a Job that vanished
+            // earlier would take its result with it, and look like one never created.
+            ttl_seconds_after_finished: None,
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),

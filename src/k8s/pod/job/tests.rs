@@ -77,7 +77,7 @@ fn the_job_is_named_labelled_owned_and_bounded() {
     let job_spec = job.spec.as_ref().unwrap();
     assert_eq!(job_spec.backoff_limit, Some(0));
     assert_eq!(job_spec.active_deadline_seconds, Some(2), "1.5 s rounds up");
-    assert_eq!(job_spec.ttl_seconds_after_finished, Some(3600));
+    assert_eq!(job_spec.ttl_seconds_after_finished, None);
     let pod = pod_spec(&job);
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     assert_eq!(pod.automount_service_account_token, Some(false));
