@@ -1,15 +1,20 @@
-//! Starting a run: resolve its flow (a Flow in the namespace, or inline), check the flow and the
-//! inputs, and start the engine; or say why the run cannot start.
+//! Starting a run: resolve its flow (a Flow in the namespace, or inline) and everything it reaches
+//! by path, check the flow and the inputs, and start the engine; or say why the run cannot start.
 
 use super::document;
-use super::resolver::ClusterResolver;
+use super::library::{self, Catalog, Entry, Library, PATH_ANNOTATION};
+use super::resolver::{self, ClusterResolver};
 use super::store::Persisted;
 use super::{Context, Error};
 use crate::engine::{self, Env};
+use crate::flow::OpenFlow;
 use crate::flow::prepare_inputs;
 use crate::k8s::flow::Flow;
 use crate::k8s::flowrun::{FlowRun, RunPhase};
-use kube::{Api, ResourceExt};
+use crate::k8s::script::Script;
+use kube::api::ListParams;
+use kube::core::DeserializeGuard;
+use kube::{Api, Resource, ResourceExt};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -81,20 +86,94 @@ pub async fn begin(
             )));
         }
     };
+    let library = match reachable(&flow, &ns, ctx).await? {
+        Ok(library) => library,
+        Err(cycle) => {
+            return Ok(Err((
+                RunPhase::Failed,
+                "SubflowCycle",
+                format!("{origin}: {cycle}"),
+            )));
+        }
+    };
+    let secrets = resolver::fetch_secrets(&ctx.client, &ns, &flow, &library).await?;
     let env = Env {
         evaluator: ctx.evaluator.as_ref(),
-        resolver: &ClusterResolver,
+        resolver: &ClusterResolver {
+            library: &library,
+            secrets: &secrets,
+        },
     };
     let seed = seed(&run.uid().unwrap_or_default());
     let (state, _) = engine::start(&flow, Value::Object(inputs), seed, &env, now)?;
     Ok(Ok(Persisted {
         flow,
+        library,
         runtime: spec.runtime,
         state,
         approvals_seen: 0,
         started_ms: now,
         finished_ms: None,
     }))
+}
+
+/// Resolves the subflows and scripts `flow` reaches, from the Flows and Scripts in `ns` now.
+async fn reachable(
+    flow: &OpenFlow,
+    ns: &str,
+    ctx: &Context,
+) -> Result<Result<Library, library::Cycle>, Error> {
+    let (flow_paths, script_paths) = library::references(flow);
+    if flow_paths.is_empty() && script_paths.is_empty() {
+        return Ok(Ok(Library::default()));
+    }
+    let flows = listed::<Flow>(ctx, ns).await?;
+    let scripts = listed::<Script>(ctx, ns).await?;
+    Ok(library::collect(
+        flow,
+        &catalog("Flow", ns, &flows, |f| &f.spec),
+        &catalog("Script", ns, &scripts, |s| &s.spec),
+        ctx.evaluator.as_ref(),
+    ))
+}
+
+/// The readable objects of a kind in `ns`; one that does not fit its type is left out, as if
+/// it were not there.
+async fn listed<K>(ctx: &Context, ns: &str) -> Result<Vec<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<DeserializeGuard<K>> = Api::namespaced(ctx.client.clone(), ns);
+    let list = api.list(&ListParams::default()).await?;
+    Ok(list.items.into_iter().filter_map(|g| g.0.ok()).collect())
+}
+
+fn catalog<'a, K: Resource, T>(
+    kind: &'static str,
+    ns: &'a str,
+    objects: &'a [K],
+    spec: impl Fn(&'a K) -> &'a T,
+) -> Catalog<'a, T> {
+    Catalog {
+        kind,
+        namespace: ns,
+        objects: objects
+            .iter()
+            .map(|object| Entry {
+                name: object.meta().name.as_deref().unwrap_or_default(),
+                path: object
+                    .meta()
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(PATH_ANNOTATION))
+                    .map(String::as_str),
+                spec: spec(object),
+            })
+            .collect(),
+    }
 }
 
 /// Retry jitter seed from the run's uid, so it stays the same across restarts.

@@ -4,7 +4,7 @@
 
 use super::begin;
 use super::events;
-use super::resolver::ClusterResolver;
+use super::resolver::{self, ClusterResolver};
 use super::status;
 use super::store::{self, Persisted, StoreError};
 use super::{Context, Error, FIELD_MANAGER, now_ms};
@@ -15,7 +15,7 @@ use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
 use crate::k8s::pod::report;
 use crate::k8s::pod::{AttemptPlan, Observation, RunIdentity, STEP_CONTAINER, build, observe};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::core::DeserializeGuard;
@@ -94,6 +94,7 @@ pub async fn reconcile(
     ));
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let secrets_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let jobs: BTreeMap<String, Job> = jobs_api
         .list(&selector)
         .await?
@@ -110,7 +111,13 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
-        starts = drive(&mut persisted, events, &identity, &ctx, now)?;
+        let library = persisted.library.clone();
+        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &persisted.flow, &library).await?;
+        let resolver = ClusterResolver {
+            library: &library,
+            secrets: &secrets,
+        };
+        starts = drive(&mut persisted, events, &identity, &ctx, &resolver, now)?;
         if persisted.state.outcome().is_some() {
             persisted.finished_ms = Some(now);
         }
@@ -145,7 +152,7 @@ pub async fn reconcile(
     for (job, code) in starts {
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
-            start(&ctx, run, &config_maps, &jobs_api, &job, &code).await?;
+            start(&ctx, run, &secrets_api, &jobs_api, &job, &code).await?;
         }
     }
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
@@ -188,11 +195,12 @@ fn drive(
     events: Vec<Event>,
     run: &RunIdentity,
     ctx: &Context,
+    resolver: &ClusterResolver,
     now: u64,
-) -> Result<Vec<(Job, ConfigMap)>, Error> {
+) -> Result<Vec<(Job, Secret)>, Error> {
     let env = Env {
         evaluator: ctx.evaluator.as_ref(),
-        resolver: &ClusterResolver,
+        resolver,
     };
     for event in events {
         engine::advance(&persisted.flow, &mut persisted.state, event, &env, now)?;
@@ -228,7 +236,7 @@ fn build_attempt(
     id: &AttemptId,
     spec: &StepSpec,
     ctx: &Context,
-) -> Result<(Job, ConfigMap), StepError> {
+) -> Result<(Job, Secret), StepError> {
     let nonce = format!("{:016x}", rand::random::<u64>());
     build(&AttemptPlan {
         run,
@@ -263,16 +271,16 @@ async fn save(
     }
 }
 
-/// Creates an attempt's code ConfigMap, then its Job; a repeated create finds them.
+/// Creates an attempt's files Secret (code and arguments), then its Job; a repeated create finds them.
 async fn start(
     ctx: &Context,
     run: &FlowRun,
-    config_maps: &Api<ConfigMap>,
+    files: &Api<Secret>,
     jobs: &Api<Job>,
     job: &Job,
-    code: &ConfigMap,
+    code: &Secret,
 ) -> Result<(), Error> {
-    create(config_maps, code).await?;
+    create(files, code).await?;
     if create(jobs, job).await? {
         let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
         let step = job

@@ -6,7 +6,9 @@ mod document;
 mod events;
 mod flow;
 mod flowrun;
+mod library;
 mod resolver;
+mod secrets;
 mod status;
 mod store;
 

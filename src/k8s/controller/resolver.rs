@@ -1,44 +1,91 @@
-//! What a flow refers to by path, as the operator can resolve it so far: the bundled hub scripts.
+//! What a flow refers to by path, as the operator resolves it: subflows and scripts from the
+//! run's [`Library`] (snapshotted when it began), variables and resources from Secrets read at
+//! this reconcile.
 
+use super::library::{Found, Library};
+use super::secrets::{self, Fetched, RESOURCES_SECRET, Read, VARIABLES_SECRET};
 use crate::engine::{ResolveError, ResolvedScript, Resolver};
 use crate::flow::OpenFlow;
-use crate::hub;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub struct ClusterResolver;
+pub struct ClusterResolver<'a> {
+    pub library: &'a Library,
+    pub secrets: &'a Fetched,
+}
 
-impl Resolver for ClusterResolver {
-    fn script(&self, path: &str) -> Result<ResolvedScript, ResolveError> {
-        let script = hub::find(path).ok_or_else(|| ResolveError::NotFound {
-            kind: "script (the operator runs inline scripts and bundled hub/ scripts)",
-            path: path.into(),
-        })?;
-        Ok(ResolvedScript {
-            language: script.language.name().into(),
-            content: script.content.into(),
-            lock: None,
+/// Reads the values the expressions of `root` and of the library's flows name, and nothing else.
+pub async fn fetch_secrets(
+    client: &Client,
+    namespace: &str,
+    root: &OpenFlow,
+    library: &Library,
+) -> Result<Fetched, kube::Error> {
+    let subflows = library.flows.values().filter_map(|found| match found {
+        Found::Found(flow) => Some(flow),
+        Found::Missing(_) => None,
+    });
+    let wanted = secrets::referenced(std::iter::once(root).chain(subflows));
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let read = async |name: &str, paths: &BTreeSet<String>| {
+        if paths.is_empty() {
+            return Ok(Read::NotNamed);
+        }
+        Ok::<_, kube::Error>(match api.get_opt(name).await? {
+            Some(secret) => Read::Present(secrets::keep(secret.data.unwrap_or_default(), paths)),
+            None => Read::Absent,
         })
+    };
+    Ok(Fetched {
+        namespace: namespace.to_string(),
+        variables: read(VARIABLES_SECRET, &wanted.variables).await?,
+        resources: read(RESOURCES_SECRET, &wanted.resources).await?,
+    })
+}
+
+impl Resolver for ClusterResolver<'_> {
+    fn script(&self, path: &str) -> Result<ResolvedScript, ResolveError> {
+        match self.library.scripts.get(path) {
+            Some(Found::Found(script)) => Ok(ResolvedScript {
+                language: script.language.clone(),
+                content: script.content.clone(),
+                lock: script.lock.clone(),
+            }),
+            Some(Found::Missing(reason)) => Err(ResolveError::Invalid {
+                kind: "script",
+                path: path.into(),
+                reason: reason.clone(),
+            }),
+            None => Err(ResolveError::NotFound {
+                kind: "script (not among the paths resolved when the run began)",
+                path: path.into(),
+            }),
+        }
     }
 
     fn flow(&self, path: &str) -> Result<Arc<OpenFlow>, ResolveError> {
-        Err(ResolveError::NotFound {
-            kind: "subflow (the operator does not resolve subflows yet)",
-            path: path.into(),
-        })
+        match self.library.flows.get(path) {
+            Some(Found::Found(flow)) => Ok(Arc::new(flow.clone())),
+            Some(Found::Missing(reason)) => Err(ResolveError::Invalid {
+                kind: "subflow",
+                path: path.into(),
+                reason: reason.clone(),
+            }),
+            None => Err(ResolveError::NotFound {
+                kind: "subflow (not among the paths resolved when the run began)",
+                path: path.into(),
+            }),
+        }
     }
 
     fn variable(&self, path: &str) -> Result<Value, ResolveError> {
-        Err(ResolveError::NotFound {
-            kind: "variable (the operator does not map variables to Secrets yet)",
-            path: path.into(),
-        })
+        self.secrets.variable(path)
     }
 
     fn resource(&self, path: &str) -> Result<Value, ResolveError> {
-        Err(ResolveError::NotFound {
-            kind: "resource (the operator does not map resources to Secrets yet)",
-            path: path.into(),
-        })
+        self.secrets.resource(path)
     }
 }

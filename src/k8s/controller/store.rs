@@ -6,6 +6,7 @@
 //! never changes a run that has started. It is written before any Job is created, so after a
 //! restart the run resumes from it and the Jobs it finds.
 
+use super::library::Library;
 use crate::engine::RunState;
 use crate::flow::OpenFlow;
 use crate::k8s::flow::Runtime;
@@ -29,6 +30,9 @@ const MAX_BYTES: usize = 1024 * 1024 - 16 * 1024;
 pub struct Persisted {
     /// The flow as it was when the run started.
     pub flow: OpenFlow,
+    /// What the flow reaches by path, as it was when the run started.
+    #[serde(default, skip_serializing_if = "Library::is_empty")]
+    pub library: Library,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
     pub state: RunState,
@@ -121,6 +125,7 @@ mod tests {
     use crate::engine::{self, Env};
     use crate::expr::InProcess;
     use crate::k8s::controller::resolver::ClusterResolver;
+    use crate::k8s::controller::secrets::Fetched;
     use serde_json::json;
 
     fn persisted(input: serde_json::Value) -> Persisted {
@@ -131,11 +136,15 @@ mod tests {
         let evaluator = InProcess::default();
         let env = Env {
             evaluator: &evaluator,
-            resolver: &ClusterResolver,
+            resolver: &ClusterResolver {
+                library: &Library::default(),
+                secrets: &Fetched::default(),
+            },
         };
         let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();
         Persisted {
             flow,
+            library: Library::default(),
             runtime: None,
             state,
             approvals_seen: 1,

@@ -1,7 +1,9 @@
 use super::*;
 use crate::engine::{self, Env, Event, StepError};
 use crate::expr::InProcess;
+use crate::k8s::controller::library::Library;
 use crate::k8s::controller::resolver::ClusterResolver;
+use crate::k8s::controller::secrets::Fetched;
 use serde_json::json;
 
 fn flow() -> crate::flow::OpenFlow {
@@ -18,7 +20,10 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let evaluator = InProcess::default();
     let env = Env {
         evaluator: &evaluator,
-        resolver: &ClusterResolver,
+        resolver: &ClusterResolver {
+            library: &Library::default(),
+            secrets: &Fetched::default(),
+        },
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
     for outcome in outcomes {
@@ -35,6 +40,7 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let finished_ms = state.outcome().map(|_| 73_000);
     Persisted {
         flow,
+        library: Library::default(),
         runtime: None,
         state,
         approvals_seen: 0,
