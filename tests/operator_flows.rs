@@ -628,3 +628,52 @@ async fn the_branches_example_runs_unchanged_and_its_handler_reports_a_declined_
     );
     Ok(())
 }
+
+/// A Windmill export as a platform team would apply it: each flow a Flow, each script a Script,
+/// named by the last segment of their paths; the flow's `script` and `flow` steps find them.
+#[tokio::test]
+async fn the_windmill_export_example_runs_from_flow_and_script_objects() -> Result<()> {
+    if !support::local::typescript_available() {
+        return Ok(());
+    }
+    let Some(t) = setup("flows-export").await? else {
+        return Ok(());
+    };
+    let dir = "examples/windmill-export/f/reports";
+    t.flow(
+        "team-summary",
+        None,
+        example(&format!("{dir}/team_summary.flow"))?,
+    )
+    .await?;
+    t.flow("shout", None, example(&format!("{dir}/shout.flow"))?)
+        .await?;
+    let meta: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(format!(
+        "{dir}/greet.script.yaml"
+    ))?)?;
+    let script: Script = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Script",
+        "metadata": {"name": "greet"},
+        "spec": {
+            "language": "bash",
+            "content": std::fs::read_to_string(format!("{dir}/greet.sh"))?,
+            "summary": meta["summary"],
+            "schema": meta["schema"],
+        },
+    }))?;
+    Api::<Script>::namespaced(t.client.clone(), &t.ns)
+        .create(&PostParams::default(), &script)
+        .await?;
+    t.run("summary-1", "team-summary", json!({})).await?;
+    let status = t.finished("summary-1").await?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(
+        status.result,
+        Some(json!("PLATFORM: 2 ENGINEERS, 1 REVIEWER"))
+    );
+    assert_eq!(
+        step_result(&status, "c"),
+        Some(json!("Hello, team platform"))
+    );
+    Ok(())
+}
