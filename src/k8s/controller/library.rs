@@ -27,9 +27,9 @@ pub const PATH_ANNOTATION: &str = "millrace.dev/path";
 #[serde(rename_all = "camelCase")]
 pub struct Library {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub flows: BTreeMap<String, Found<OpenFlow>>,
+    pub flows: BTreeMap<String, Resolved<OpenFlow>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub scripts: BTreeMap<String, Found<ScriptSource>>,
+    pub scripts: BTreeMap<String, Resolved<ScriptSource>>,
 }
 
 impl Library {
@@ -40,7 +40,7 @@ impl Library {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Found<T> {
+pub enum Resolved<T> {
     Found(T),
     /// Why the path did not resolve: what was looked for and where.
     Missing(String),
@@ -153,10 +153,12 @@ fn visit(
             continue;
         }
         let found = match flows.find(&path) {
-            Err(missing) => Found::Missing(missing),
+            Err(missing) => Resolved::Missing(missing),
             Ok(entry) => match document::problems(entry.spec, syntax).as_slice() {
-                [] => Found::Found(document::open_flow(entry.spec).expect("checked by problems()")),
-                problems => Found::Missing(format!(
+                [] => {
+                    Resolved::Found(document::open_flow(entry.spec).expect("checked by problems()"))
+                }
+                problems => Resolved::Missing(format!(
                     "Flow {} (for path `{path}`) is not valid: {}",
                     entry.name,
                     problems.join("; ")
@@ -164,8 +166,8 @@ fn visit(
             },
         };
         let nested = match &found {
-            Found::Found(flow) => Some(flow.clone()),
-            Found::Missing(_) => None,
+            Resolved::Found(flow) => Some(flow.clone()),
+            Resolved::Missing(_) => None,
         };
         library.flows.insert(path.clone(), found);
         if let Some(nested) = nested {
@@ -177,23 +179,23 @@ fn visit(
     Ok(())
 }
 
-fn script(path: &str, scripts: &Catalog<ScriptSpec>) -> Found<ScriptSource> {
+fn script(path: &str, scripts: &Catalog<ScriptSpec>) -> Resolved<ScriptSource> {
     match scripts.find(path) {
-        Ok(entry) => Found::Found(ScriptSource {
+        Ok(entry) => Resolved::Found(ScriptSource {
             language: entry.spec.language.clone(),
             content: entry.spec.content.clone(),
             lock: entry.spec.lock.clone(),
         }),
         Err(missing) => match hub::find(path) {
-            Some(bundled) => Found::Found(ScriptSource {
+            Some(bundled) => Resolved::Found(ScriptSource {
                 language: bundled.language.name().into(),
                 content: bundled.content.into(),
                 lock: None,
             }),
             None if path.starts_with("hub/") => {
-                Found::Missing(format!("{missing}; the bundled hub has no `{path}` either"))
+                Resolved::Missing(format!("{missing}; the bundled hub has no `{path}` either"))
             }
-            None => Found::Missing(missing),
+            None => Resolved::Missing(missing),
         },
     }
 }

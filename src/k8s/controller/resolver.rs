@@ -2,7 +2,7 @@
 //! run's [`Library`] (snapshotted when it began), variables and resources from Secrets read at
 //! this reconcile.
 
-use super::library::{Found, Library};
+use super::library::{Library, Resolved};
 use super::secrets::{self, Fetched, RESOURCES_SECRET, Read, VARIABLES_SECRET};
 use crate::engine::{ResolveError, ResolvedScript, Resolver};
 use crate::flow::OpenFlow;
@@ -25,8 +25,8 @@ pub async fn fetch_secrets(
     library: &Library,
 ) -> Result<Fetched, kube::Error> {
     let subflows = library.flows.values().filter_map(|found| match found {
-        Found::Found(flow) => Some(flow),
-        Found::Missing(_) => None,
+        Resolved::Found(flow) => Some(flow),
+        Resolved::Missing(_) => None,
     });
     let wanted = secrets::referenced(std::iter::once(root).chain(subflows));
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
@@ -49,12 +49,12 @@ pub async fn fetch_secrets(
 impl Resolver for ClusterResolver<'_> {
     fn script(&self, path: &str) -> Result<ResolvedScript, ResolveError> {
         match self.library.scripts.get(path) {
-            Some(Found::Found(script)) => Ok(ResolvedScript {
+            Some(Resolved::Found(script)) => Ok(ResolvedScript {
                 language: script.language.clone(),
                 content: script.content.clone(),
                 lock: script.lock.clone(),
             }),
-            Some(Found::Missing(reason)) => Err(ResolveError::Invalid {
+            Some(Resolved::Missing(reason)) => Err(ResolveError::Invalid {
                 kind: "script",
                 path: path.into(),
                 reason: reason.clone(),
@@ -68,8 +68,8 @@ impl Resolver for ClusterResolver<'_> {
 
     fn flow(&self, path: &str) -> Result<Arc<OpenFlow>, ResolveError> {
         match self.library.flows.get(path) {
-            Some(Found::Found(flow)) => Ok(Arc::new(flow.clone())),
-            Some(Found::Missing(reason)) => Err(ResolveError::Invalid {
+            Some(Resolved::Found(flow)) => Ok(Arc::new(flow.clone())),
+            Some(Resolved::Missing(reason)) => Err(ResolveError::Invalid {
                 kind: "subflow",
                 path: path.into(),
                 reason: reason.clone(),

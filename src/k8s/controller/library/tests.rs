@@ -93,21 +93,21 @@ fn subflows_and_their_scripts_are_collected_recursively() {
         ["f/team/gone", "f/team/inner", "f/team/outer"]
     );
     assert!(
-        matches!(&library.flows["f/team/inner"], Found::Found(f) if f.value.modules.len() == 3)
+        matches!(&library.flows["f/team/inner"], Resolved::Found(f) if f.value.modules.len() == 3)
     );
-    let Found::Missing(gone) = &library.flows["f/team/gone"] else {
+    let Resolved::Missing(gone) = &library.flows["f/team/gone"] else {
         panic!("f/team/gone resolved")
     };
     assert!(gone.contains("a Flow named `gone`"), "{gone}");
     assert_eq!(
         library.scripts["f/team/tool"],
-        Found::Found(ScriptSource {
+        Resolved::Found(ScriptSource {
             language: "bash".into(),
             content: "echo tool".into(),
             lock: None
         })
     );
-    let Found::Missing(hub) = &library.scripts["hub/missing_one"] else {
+    let Resolved::Missing(hub) = &library.scripts["hub/missing_one"] else {
         panic!("hub/missing_one resolved")
     };
     assert!(
@@ -124,7 +124,7 @@ fn a_script_not_in_the_namespace_comes_from_the_bundled_hub() {
     let none: Catalog<FlowSpec> = catalog("Flow", vec![]);
     let no_scripts: Catalog<ScriptSpec> = catalog("Script", vec![]);
     let library = collect(&root, &none, &no_scripts, &InProcess::default()).unwrap();
-    let Found::Found(script) = &library.scripts[&path] else {
+    let Resolved::Found(script) = &library.scripts[&path] else {
         panic!("{path} not found")
     };
     assert_eq!(script.content, bundled.content);
@@ -162,7 +162,7 @@ fn an_invalid_subflow_is_missing_with_its_problems() {
     let scripts: Catalog<ScriptSpec> = catalog("Script", vec![]);
     let root = open(json!([call("b", "flow", "f/x/broken")]));
     let library = collect(&root, &flows, &scripts, &InProcess::default()).unwrap();
-    let Found::Missing(why) = &library.flows["f/x/broken"] else {
+    let Resolved::Missing(why) = &library.flows["f/x/broken"] else {
         panic!("an invalid flow resolved")
     };
     assert!(
@@ -186,10 +186,10 @@ fn the_library_reads_back_exactly() {
     let mut library = Library::default();
     library
         .flows
-        .insert("f/a".into(), Found::Found(open(json!([bash("x")]))));
+        .insert("f/a".into(), Resolved::Found(open(json!([bash("x")]))));
     library
         .scripts
-        .insert("f/b".into(), Found::Missing("why".into()));
+        .insert("f/b".into(), Resolved::Missing("why".into()));
     let text = serde_json::to_string(&library).unwrap();
     assert_eq!(serde_json::from_str::<Library>(&text).unwrap(), library);
 }
