@@ -96,7 +96,7 @@ pub async fn begin(
             )));
         }
     };
-    let secrets = resolver::fetch_secrets(&ctx.client, &ns, &flow, &library).await?;
+    let secrets = resolver::fetch_secrets(&ctx.client, &ns, &library.secrets).await?;
     let env = Env {
         evaluator: ctx.evaluator.as_ref(),
         resolver: &ClusterResolver {
@@ -117,18 +117,22 @@ pub async fn begin(
     }))
 }
 
-/// Resolves the subflows and scripts `flow` reaches, from the Flows and Scripts in `ns` now.
+/// Resolves the subflows and scripts `flow` reaches, from the Flows and Scripts in `ns` now, and
+/// the secrets they name.
 async fn reachable(
     flow: &OpenFlow,
     ns: &str,
     ctx: &Context,
 ) -> Result<Result<Library, library::Cycle>, Error> {
     let (flow_paths, script_paths) = library::references(flow);
-    if flow_paths.is_empty() && script_paths.is_empty() {
-        return Ok(Ok(Library::default()));
-    }
-    let flows = listed::<Flow>(ctx, ns).await?;
-    let scripts = listed::<Script>(ctx, ns).await?;
+    let (flows, scripts) = if flow_paths.is_empty() && script_paths.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            listed::<Flow>(ctx, ns).await?,
+            listed::<Script>(ctx, ns).await?,
+        )
+    };
     Ok(library::collect(
         flow,
         &catalog("Flow", ns, &flows, |f| &f.spec),

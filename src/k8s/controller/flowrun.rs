@@ -112,7 +112,7 @@ pub async fn reconcile(
         }
         events.extend(new_approvals(run, &mut persisted));
         let library = persisted.library.clone();
-        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &persisted.flow, &library).await?;
+        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &library.secrets).await?;
         let resolver = ClusterResolver {
             library: &library,
             secrets: &secrets,

@@ -8,6 +8,7 @@
 //! is annotated with another path. Pure: the controller lists the objects, this decides.
 
 use super::document;
+use super::secrets::{self, Wanted};
 use crate::expr::Evaluator;
 use crate::flow::OpenFlow;
 use crate::hub;
@@ -30,11 +31,14 @@ pub struct Library {
     pub flows: BTreeMap<String, Resolved<OpenFlow>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scripts: BTreeMap<String, Resolved<ScriptSource>>,
+    /// The variables and resources the run's flow and subflows name.
+    #[serde(default, skip_serializing_if = "Wanted::is_empty")]
+    pub secrets: Wanted,
 }
 
 impl Library {
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty() && self.scripts.is_empty()
+        self.flows.is_empty() && self.scripts.is_empty() && self.secrets.is_empty()
     }
 }
 
@@ -114,8 +118,9 @@ pub fn object_name(path: &str) -> String {
 #[error("subflows form a cycle: {}; a flow cannot run itself", .0.join(" → "))]
 pub struct Cycle(pub Vec<String>);
 
-/// Resolves every path `root` reaches, through subflows too. Flows are checked as a `Flow` is
-/// (`syntax` parses their expressions); an invalid one is a `Missing` with its problems.
+/// Resolves every path `root` reaches, through subflows too, and finds the secrets they name.
+/// Flows are checked as a `Flow` is (`syntax` parses their expressions); an invalid one is a
+/// `Missing` with its problems.
 pub fn collect(
     root: &OpenFlow,
     flows: &Catalog<FlowSpec>,
@@ -125,6 +130,11 @@ pub fn collect(
     let mut library = Library::default();
     let mut stack = Vec::new();
     visit(root, flows, scripts, syntax, &mut library, &mut stack)?;
+    let subflows = library.flows.values().filter_map(|found| match found {
+        Resolved::Found(flow) => Some(flow),
+        Resolved::Missing(_) => None,
+    });
+    library.secrets = secrets::referenced(std::iter::once(root).chain(subflows));
     Ok(library)
 }
 

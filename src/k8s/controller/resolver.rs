@@ -3,7 +3,7 @@
 //! this reconcile.
 
 use super::library::{Library, Resolved};
-use super::secrets::{self, Fetched, RESOURCES_SECRET, Read, VARIABLES_SECRET};
+use super::secrets::{self, Fetched, RESOURCES_SECRET, Read, VARIABLES_SECRET, Wanted};
 use crate::engine::{ResolveError, ResolvedScript, Resolver};
 use crate::flow::OpenFlow;
 use k8s_openapi::api::core::v1::Secret;
@@ -17,18 +17,12 @@ pub struct ClusterResolver<'a> {
     pub secrets: &'a Fetched,
 }
 
-/// Reads the values the expressions of `root` and of the library's flows name, and nothing else.
+/// Reads the values the run's expressions name, and nothing else.
 pub async fn fetch_secrets(
     client: &Client,
     namespace: &str,
-    root: &OpenFlow,
-    library: &Library,
+    wanted: &Wanted,
 ) -> Result<Fetched, kube::Error> {
-    let subflows = library.flows.values().filter_map(|found| match found {
-        Resolved::Found(flow) => Some(flow),
-        Resolved::Missing(_) => None,
-    });
-    let wanted = secrets::referenced(std::iter::once(root).chain(subflows));
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let read = async |name: &str, paths: &BTreeSet<String>| {
         if paths.is_empty() {

@@ -4,12 +4,13 @@
 //! (the value as text); resource `f/db/main` is key `f.db.main` of the Secret
 //! `millrace-resources` (the value as JSON). Two fixed names, so RBAC can grant the operator
 //! `get` on exactly these Secrets (`resourceNames`). Only the paths a run's expressions name
-//! literally are read, at each reconcile that may evaluate them; the values stay in memory and
+//! literally (found when it begins) are read, at each reconcile that may evaluate them; the values stay in memory and
 //! reach a step only through its arguments, which are kept in a Secret (see `pod::job`).
 
 use crate::engine::ResolveError;
 use crate::flow::OpenFlow;
 use k8s_openapi::ByteString;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,10 +32,20 @@ pub fn referenced<'a>(flows: impl IntoIterator<Item = &'a OpenFlow>) -> Wanted {
     wanted
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The variable and resource paths a run reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Wanted {
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub variables: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub resources: BTreeSet<String>,
+}
+
+impl Wanted {
+    pub fn is_empty(&self) -> bool {
+        self.variables.is_empty() && self.resources.is_empty()
+    }
 }
 
 /// Every expression of a flow document is the string value of an `expr` field.

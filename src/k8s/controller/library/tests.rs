@@ -193,3 +193,22 @@ fn the_library_reads_back_exactly() {
     let text = serde_json::to_string(&library).unwrap();
     assert_eq!(serde_json::from_str::<Library>(&text).unwrap(), library);
 }
+
+#[test]
+fn the_secrets_of_the_flow_and_its_subflows_are_wanted() {
+    let var =
+        |path: &str| json!({"t": {"type": "javascript", "expr": format!("variable('{path}')")}});
+    let mut step = call("s", "script", "hub/none");
+    step["value"]["input_transforms"] = var("u/x/inner");
+    let inner = flow_spec(json!([step]));
+    let flows = catalog("Flow", vec![entry("inner", None, &inner)]);
+    let scripts: Catalog<ScriptSpec> = catalog("Script", vec![]);
+    let mut step = call("i", "flow", "f/x/inner");
+    step["value"]["input_transforms"] = var("u/x/outer");
+    let root = open(json!([step]));
+    let library = collect(&root, &flows, &scripts, &InProcess::default()).unwrap();
+    assert_eq!(
+        library.secrets.variables.iter().collect::<Vec<_>>(),
+        ["u/x/inner", "u/x/outer"]
+    );
+}
