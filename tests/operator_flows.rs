@@ -16,6 +16,7 @@ use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::{FlowRunStatus, RunPhase};
 use millrace::k8s::{Flow, FlowRun, Script, crdgen};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -674,6 +675,53 @@ async fn the_windmill_export_example_runs_from_flow_and_script_objects() -> Resu
     assert_eq!(
         step_result(&status, "c"),
         Some(json!("Hello, team platform"))
+    );
+    Ok(())
+}
+
+/// The example manifest, applied as written.
+#[tokio::test]
+async fn the_paths_and_secrets_example_manifest_runs_as_written() -> Result<()> {
+    let Some(t) = setup("flows-manifest").await? else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string("examples/kubernetes/paths-and-secrets.yaml")?;
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let object = Value::deserialize(document)?;
+        let params = PostParams::default();
+        let client = t.client.clone();
+        match object["kind"].as_str() {
+            Some("Secret") => {
+                let secret: Secret = serde_json::from_value(object)?;
+                Api::namespaced(client, &t.ns)
+                    .create(&params, &secret)
+                    .await?;
+            }
+            Some("Script") => {
+                let script: Script = serde_json::from_value(object)?;
+                Api::namespaced(client, &t.ns)
+                    .create(&params, &script)
+                    .await?;
+            }
+            Some("Flow") => {
+                let flow: Flow = serde_json::from_value(object)?;
+                Api::namespaced(client, &t.ns)
+                    .create(&params, &flow)
+                    .await?;
+            }
+            Some("FlowRun") => {
+                let run: FlowRun = serde_json::from_value(object)?;
+                Api::namespaced(client, &t.ns).create(&params, &run).await?;
+            }
+            other => bail!("unexpected kind {other:?} in the example"),
+        }
+    }
+    let status = t.finished("welcome-1").await?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    let token = "change-me-to-a-real-token";
+    assert_eq!(
+        status.result,
+        Some(json!({"greeting": "HELLO, TEAM PLATFORM", "token_length": token.len()}))
     );
     Ok(())
 }
