@@ -1,6 +1,7 @@
 //! The `millrace` command line. Exit codes: 0 the command succeeded, 1 the flow failed,
 //! 2 the flow or its inputs were invalid (nothing ran).
 
+mod cluster;
 mod inputs;
 mod operator;
 mod preview;
@@ -42,6 +43,16 @@ enum Command {
     Crds(operator::CrdsArgs),
     /// Run the Kubernetes operator: validate Flows, run FlowRuns as one Job per step.
     Controller(operator::ControllerArgs),
+    /// Start a run on Kubernetes: create a FlowRun of a Flow (by name) or of a flow file; prints its name.
+    Submit(cluster::SubmitArgs),
+    /// Show a FlowRun: phase, steps, loops, and its result or error.
+    Status(cluster::StatusArgs),
+    /// Print what a FlowRun's step pods printed, one section per step attempt.
+    Logs(cluster::LogsArgs),
+    /// Answer a FlowRun's suspended step (approve, or --reject).
+    Approve(cluster::ApproveArgs),
+    /// Cancel a FlowRun: its running steps are stopped.
+    Cancel(cluster::CancelArgs),
 }
 
 #[derive(Args)]
@@ -100,6 +111,11 @@ pub fn main() -> ExitCode {
         }),
         Command::Crds(args) => operator::crds(args),
         Command::Controller(args) => operator::controller(args),
+        Command::Submit(args) => cluster::submit(args),
+        Command::Status(args) => cluster::status(args),
+        Command::Logs(args) => cluster::logs(args),
+        Command::Approve(args) => cluster::approve(args),
+        Command::Cancel(args) => cluster::cancel(args),
     };
     result.unwrap_or_else(|Invalid(lines)| {
         for (i, line) in lines.iter().enumerate() {

@@ -28,6 +28,8 @@ namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-con
 pub struct ControlPlane {
     config: Config,
     kubelet_serving: CertPair,
+    /// The admin's kubeconfig, for programs run by the tests.
+    kubeconfig: Kubeconfig,
 }
 
 static SHARED: OnceLock<Result<Option<ControlPlane>, String>> = OnceLock::new();
@@ -190,11 +192,10 @@ async fn launch(bin: &Path) -> Result<(ControlPlane, Vec<Daemon>)> {
         &ca_file,
         &admin.write(&pki, "admin")?,
     )?;
-    let config = Config::from_custom_kubeconfig(
-        Kubeconfig::read_from(&kubeconfig)?,
-        &KubeConfigOptions::default(),
-    )
-    .await?;
+    let admin_kubeconfig = Kubeconfig::read_from(&kubeconfig)?;
+    let config =
+        Config::from_custom_kubeconfig(admin_kubeconfig.clone(), &KubeConfigOptions::default())
+            .await?;
     let client = Client::try_from(config.clone())?;
     wait_for(&mut daemons, &dir, "kube-apiserver /readyz", || async {
         let request = hyper::Request::get("/readyz").body(Vec::new())?;
@@ -253,6 +254,7 @@ async fn launch(bin: &Path) -> Result<(ControlPlane, Vec<Daemon>)> {
         ControlPlane {
             config,
             kubelet_serving,
+            kubeconfig: admin_kubeconfig,
         },
         daemons,
     ))
@@ -317,6 +319,19 @@ impl ControlPlane {
     /// The config behind `client()`, to derive clients with other credentials.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Writes a kubeconfig with cluster-admin rights whose context defaults to `namespace`, for
+    /// running programs (like the `millrace` binary) against this control plane.
+    pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> Result<()> {
+        let mut kubeconfig = self.kubeconfig.clone();
+        for context in &mut kubeconfig.contexts {
+            if let Some(context) = context.context.as_mut() {
+                context.namespace = Some(namespace.to_string());
+            }
+        }
+        std::fs::write(path, serde_yaml_ng::to_string(&kubeconfig)?)?;
+        Ok(())
     }
 
     /// A fresh namespace `<prefix>-<random>`, ready for pods (its `default` service account exists).

@@ -1,5 +1,7 @@
 //! Test support: a real Kubernetes control plane and a pod runner standing in for the kubelet;
-//! helpers for local runs (`local`) and a small HTTP server (`http`).
+//! clients acting as a ServiceAccount (`accounts`), server-side apply of manifests (`manifests`),
+//! the helm binary (`helm`) and the rendered chart (`chart`), helpers for local runs (`local`) and
+//! a small HTTP server (`http`).
 //!
 //! The pod runner **ignores container images**: each container's command runs as a process on this
 //! machine (see `pod_runner`). `runner.executions()` counts the process starts per pod.
@@ -14,10 +16,14 @@
 // Every test binary compiles this module and uses a different part of it.
 #![allow(dead_code, unused_imports, reason = "shared by several test binaries")]
 
+pub mod accounts;
 pub mod certs;
+pub mod chart;
 pub mod control_plane;
+pub mod helm;
 pub mod http;
 pub mod local;
+pub mod manifests;
 pub mod pod_runner;
 pub mod process;
 pub mod testbin;

@@ -1,0 +1,568 @@
+//! The Helm chart: it lints, renders, ships the generated CRDs, applies cleanly to the real control
+//! plane, and its ServiceAccounts and RBAC are what the operator and the step pods get: the
+//! operator, running in-process with the chart's operator ServiceAccount token, completes a run
+//! without a single 403 (watching all namespaces, or one with `watchNamespace`), and the step
+//! ServiceAccount is refused Secrets and pods.
+
+mod support;
+
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
+use millrace::k8s::controller::{self, Config};
+use millrace::k8s::flowrun::RunPhase;
+use millrace::k8s::{Flow, FlowRun};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use support::accounts::{Refusals, client_as, is_forbidden, recording_client_as};
+use support::chart::{
+    CHART, controller_args, flag_values, of_kind, only, operator_account, render, step_account,
+};
+use support::helm;
+use support::manifests::{apply, documents};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const FIELD_MANAGER: &str = "millrace-chart-test";
+/// The Lease the operator's leader election takes in the release namespace.
+const LEASE: &str = "millrace-controller";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
+    let Some(lint) = helm::run(&["lint", "--strict", CHART])? else {
+        return Ok(());
+    };
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+    let lint = helm::run(&["lint", "--strict", CHART, "--set", "watchNamespace=team-a"])?;
+    assert!(lint.context("helm")?.contains("0 chart(s) failed"));
+    let objects = render("millrace", "millrace", &[])?.context("helm")?;
+
+    let args = controller_args(&objects)?;
+    assert_eq!(args[0], "controller");
+    assert_eq!(flag_values(&args, "--metrics-addr"), ["0.0.0.0:8080"]);
+    assert!(args.contains(&"--leader-elect".to_string()), "{args:?}");
+    assert_eq!(flag_values(&args, "--kube-qps"), ["50"]);
+    assert_eq!(flag_values(&args, "--kube-burst"), ["100"]);
+    assert_eq!(flag_values(&args, "--concurrency"), ["16"]);
+    let mut languages: Vec<String> = flag_values(&args, "--image")
+        .iter()
+        .map(|i| i.split_once('=').expect("LANGUAGE=IMAGE").0.to_string())
+        .collect();
+    languages.sort();
+    assert_eq!(languages, ["bash", "bun", "deno", "python3"]);
+    assert_eq!(
+        flag_values(&args, "--step-service-account"),
+        ["millrace-step"]
+    );
+    assert_eq!(flag_values(&args, "--result-cap-bytes"), ["1048576"]);
+    assert_eq!(flag_values(&args, "--job-ttl-seconds"), ["3600"]);
+    assert!(flag_values(&args, "--namespace").is_empty(), "{args:?}");
+
+    let pod = &only(&objects, "Deployment")?["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let env: BTreeMap<String, Value> = container["env"]
+        .as_array()
+        .context("env")?
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap_or("").to_string(), e.clone()))
+        .collect();
+    assert_eq!(env["RUST_LOG"]["value"], "info");
+    assert_eq!(
+        env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    assert_eq!(
+        env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    // Only the operator's pod gets a token: the step account never does.
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    let accounts = of_kind(&objects, "ServiceAccount");
+    let step = accounts
+        .iter()
+        .find(|a| a["metadata"]["name"] == "millrace-step")
+        .context("the step ServiceAccount")?;
+    assert_eq!(step["automountServiceAccountToken"], false);
+    assert_eq!(
+        only(&objects, "ClusterRole")?["metadata"]["name"],
+        "millrace"
+    );
+    assert_eq!(of_kind(&objects, "ClusterRoleBinding").len(), 1);
+
+    // Watching one namespace: a Role there instead of the ClusterRole, and the flag.
+    let sets = [
+        "watchNamespace=team-a",
+        "replicas=2",
+        "logLevel=debug",
+        "stepImages.python3=python:3.13",
+    ];
+    let objects = render("millrace", "millrace", &sets)?.context("helm")?;
+    let args = controller_args(&objects)?;
+    assert_eq!(flag_values(&args, "--namespace"), ["team-a"]);
+    assert!(
+        flag_values(&args, "--image").contains(&"python3=python:3.13".to_string()),
+        "{args:?}"
+    );
+    assert!(of_kind(&objects, "ClusterRole").is_empty());
+    assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
+    let roles = of_kind(&objects, "Role");
+    let namespaces: Vec<&Value> = roles.iter().map(|r| &r["metadata"]["namespace"]).collect();
+    assert_eq!(namespaces, [&json!("team-a"), &json!("millrace")]);
+    assert_eq!(only(&objects, "Deployment")?["spec"]["replicas"], 2);
+    // Step pods of team-a need the step account in team-a.
+    let step_namespaces: Vec<&Value> = of_kind(&objects, "ServiceAccount")
+        .into_iter()
+        .filter(|a| a["metadata"]["name"] == "millrace-step")
+        .map(|a| &a["metadata"]["namespace"])
+        .collect();
+    assert_eq!(step_namespaces, [&json!("millrace"), &json!("team-a")]);
+    Ok(())
+}
+
+fn yaml_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path.file_name().context("name")?.to_string_lossy().into();
+            files.insert(name, std::fs::read_to_string(&path)?);
+        }
+    }
+    Ok(files)
+}
+
+#[test]
+fn the_chart_ships_the_generated_crds() -> Result<()> {
+    // Byte for byte: the chart's copies are refreshed with `cp crds/*.yaml charts/millrace/crds/`.
+    let generated = yaml_files(&repo().join("crds"))?;
+    let shipped = yaml_files(&repo().join(CHART).join("crds"))?;
+    assert!(!generated.is_empty());
+    assert_eq!(
+        shipped, generated,
+        "the chart's CRDs differ from crds/: run `cp crds/*.yaml charts/millrace/crds/`"
+    );
+
+    let Some(objects) = render("millrace", "millrace", &[])? else {
+        return Ok(());
+    };
+    let mut rendered: Vec<&Value> = of_kind(&objects, "CustomResourceDefinition");
+    rendered.sort_by_key(|crd| crd["metadata"]["name"].to_string());
+    let mut expected = Vec::new();
+    for yaml in generated.values() {
+        expected.extend(documents(yaml)?);
+    }
+    expected.sort_by_key(|crd| crd["metadata"]["name"].to_string());
+    assert_eq!(rendered, expected.iter().collect::<Vec<_>>());
+    Ok(())
+}
+
+/// Renders the chart as release `release` into `namespace` with `sets`, and applies all of it.
+/// Returns the rendered objects and `Kind/name` of the cluster-scoped ones.
+async fn install(
+    client: &Client,
+    release: &str,
+    namespace: &str,
+    sets: &[&str],
+) -> Result<Option<(Vec<Value>, Vec<String>)>> {
+    let Some(objects) = render(release, namespace, sets)? else {
+        return Ok(None);
+    };
+    let mut cluster_scoped = apply(client, &objects, FIELD_MANAGER).await?;
+    cluster_scoped.sort();
+    // The apiserver kept what was applied.
+    let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .get(&format!("{release}-millrace"))
+        .await?;
+    assert_eq!(deployment.spec.context("spec")?.replicas, Some(1));
+    Ok(Some((objects, cluster_scoped)))
+}
+
+/// The in-process operators take turns: one watching all namespaces would also act on the runs
+/// of the test whose operator watches one namespace, and hide what that one's Role lacks.
+static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CRDS: [&str; 3] = [
+    "CustomResourceDefinition/flowruns.millrace.dev",
+    "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/scripts.millrace.dev",
+];
+
+/// Runs the controllers in-process with `client`, as the chart's Deployment configures them
+/// (step pods' ServiceAccount, watched namespace), until the returned sender is dropped.
+fn start_operator(
+    client: Client,
+    step_account: &str,
+    namespace: Option<String>,
+) -> Result<tokio::sync::oneshot::Sender<()>> {
+    let mut config = Config {
+        namespace,
+        resync: Duration::from_secs(5),
+        ..Config::default()
+    };
+    config.pods.service_account = Some(step_account.into());
+    let sandbox = SandboxConfig::new(
+        env!("CARGO_BIN_EXE_millrace"),
+        vec![WORKER_SUBCOMMAND.to_owned()],
+    );
+    let sandbox = Arc::new(Sandbox::new(sandbox)?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(controller::run(client, config, sandbox, async move {
+        let _ = stopped.await;
+    }));
+    Ok(stop)
+}
+
+/// What the leader election and Secrets rules allow the operator, and what they do not.
+async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &str) -> Result<()> {
+    let leases: Api<Lease> = Api::namespaced(operator.clone(), namespace);
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(LEASE.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    leases.create(&PostParams::default(), &lease).await?;
+    leases.get(LEASE).await?;
+    let holder = json!({"spec": {"holderIdentity": "chart-test"}});
+    leases
+        .patch(LEASE, &PatchParams::default(), &Patch::Merge(&holder))
+        .await?;
+    let mut other = lease.clone();
+    other.metadata.name = Some("someone-else".into());
+    leases.create(&PostParams::default(), &other).await?;
+    assert!(is_forbidden(&leases.get("someone-else").await));
+    let elsewhere: Api<Lease> = Api::namespaced(operator.clone(), "default");
+    assert!(is_forbidden(
+        &elsewhere.create(&PostParams::default(), &lease).await
+    ));
+
+    let secrets: Api<Secret> = Api::namespaced(operator.clone(), namespace);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("step-arguments".into()),
+            ..Default::default()
+        },
+        string_data: Some([("token".to_string(), "s3cr3t".to_string())].into()),
+        ..Default::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await?;
+    secrets.get("step-arguments").await?;
+    secrets
+        .delete("step-arguments", &Default::default())
+        .await?;
+    assert!(is_forbidden(&secrets.list(&ListParams::default()).await));
+    // Nothing in the chart lets the operator touch RBAC or its own Deployment.
+    let deployments: Api<Deployment> = Api::namespaced(operator.clone(), namespace);
+    assert!(is_forbidden(
+        &deployments.list(&ListParams::default()).await
+    ));
+    let roles: Api<Role> = Api::namespaced(operator.clone(), namespace);
+    assert!(is_forbidden(&roles.list(&ListParams::default()).await));
+    Api::<Lease>::namespaced(admin.clone(), namespace)
+        .delete("someone-else", &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// Waits until the run reaches a final phase; fails as soon as the operator is refused anything.
+async fn finished(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    refusals: &Refusals,
+) -> Result<FlowRun> {
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let refused = refusals.lock().unwrap().clone();
+        ensure!(
+            refused.is_empty(),
+            "the chart's RBAC refused the operator: {refused:#?}"
+        );
+        let run = runs.get(name).await?;
+        let phase = run.status.as_ref().and_then(|s| s.phase);
+        if matches!(
+            phase,
+            Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
+        ) {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("FlowRun {name} did not finish: {:#?}", run.status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The reasons of the Events about `run`, once `reason` is among them.
+async fn events_until(client: &Client, namespace: &str, run: &str, reason: &str) -> Result<()> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let reasons: Vec<String> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(run))
+            .filter_map(|e| e.reason)
+            .collect();
+        if reasons.iter().any(|r| r == reason) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no {reason} Event about {run}: {reasons:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_service_account()
+-> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let admin = cp.client();
+    let ns = cp.namespace("chart").await;
+    let Some((objects, cluster_scoped)) = install(&admin, &ns, &ns, &[]).await? else {
+        return Ok(());
+    };
+    let fullname = format!("{ns}-millrace");
+    let mut expected = vec![
+        format!("ClusterRole/{fullname}"),
+        format!("ClusterRoleBinding/{fullname}"),
+    ];
+    expected.extend(CRDS.map(String::from));
+    assert_eq!(cluster_scoped, expected);
+    let step_account = step_account(&objects)?;
+    let operator_account = operator_account(&objects)?;
+
+    let limits = client_as(cp, &ns, &operator_account).await?;
+    check_operator_limits(&limits, &admin, &ns).await?;
+
+    let _turn = ONE_OPERATOR.lock().await;
+    let (operator, forbidden) = recording_client_as(cp, &ns, &operator_account).await?;
+    // The recorder notices a refusal (the operator may not list Secrets).
+    let refused = Api::<Secret>::all(operator.clone())
+        .list(&ListParams::default())
+        .await;
+    assert!(is_forbidden(&refused));
+    assert_eq!(forbidden.lock().unwrap().len(), 1);
+    forbidden.lock().unwrap().clear();
+
+    let _runner = cp.pod_runner(&ns).await;
+    // All namespaces, as the chart's default (a ClusterRole) has it.
+    let stop = start_operator(operator, &step_account, None)?;
+
+    // A bash step, a parallel loop of python steps (one fails once and is retried), a python total.
+    let example = millrace::flow::load_path(&repo().join("examples/parallel-retries/flow.yaml"))?;
+    let flow: Flow = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
+        "metadata": {"name": "parallel-retries"},
+        "spec": example.flow,
+    }))?;
+    Api::<Flow>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    let run: FlowRun = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
+        "metadata": {"name": "loop-1"},
+        "spec": {"flowRef": {"name": "parallel-retries"}, "inputs": {"count": 4}},
+    }))?;
+    Api::<FlowRun>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &run)
+        .await?;
+
+    let run = finished(&admin, &ns, "loop-1", &forbidden).await?;
+    let status = run.status.context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(
+        status.result,
+        Some(json!({"squares": [1, 4, 9, 16], "sum": 30}))
+    );
+    events_until(&admin, &ns, "loop-1", "RunSucceeded").await?;
+    events_until(&admin, &ns, "loop-1", "StepRetried").await?;
+    let selector = ListParams::default().labels("millrace.dev/run=loop-1");
+    let jobs = Api::<Job>::namespaced(admin.clone(), &ns)
+        .list(&selector)
+        .await?
+        .items;
+    assert_eq!(
+        jobs.len(),
+        1 + 4 + 1 + 1,
+        "scratch, 4 squares, 1 retry, total"
+    );
+    for job in &jobs {
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        assert_eq!(
+            pod.and_then(|p| p.service_account_name.as_deref()),
+            Some(step_account.as_str()),
+            "Job {}",
+            job.name_any()
+        );
+    }
+    let Flow { status, .. } = Api::<Flow>::namespaced(admin.clone(), &ns)
+        .get("parallel-retries")
+        .await?;
+    let ready = status
+        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
+        .context("the Flow's Ready condition")?;
+    assert_eq!(ready.status, "True");
+
+    drop(stop);
+    let forbidden = forbidden.lock().unwrap().clone();
+    assert!(
+        forbidden.is_empty(),
+        "the chart's RBAC refused the operator: {forbidden:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let admin = cp.client();
+    let ns = cp.namespace("chart-step").await;
+    let Some((objects, _)) = install(&admin, &ns, &ns, &[]).await? else {
+        return Ok(());
+    };
+    let step_account = step_account(&objects)?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("db-password".into()),
+            ..Default::default()
+        },
+        string_data: Some([("password".to_string(), "hunter2".to_string())].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await?;
+
+    // 403, not 401: the token is accepted, and the account is refused.
+    let step = client_as(cp, &ns, &step_account).await?;
+    let secrets: Api<Secret> = Api::namespaced(step.clone(), &ns);
+    assert!(is_forbidden(&secrets.get("db-password").await));
+    assert!(is_forbidden(&secrets.list(&ListParams::default()).await));
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "escape"},
+        "spec": {"containers": [{"name": "c", "image": "bash:5", "command": ["true"]}]},
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(step.clone(), &ns);
+    assert!(is_forbidden(
+        &pods.create(&PostParams::default(), &pod).await
+    ));
+    let runs: Api<FlowRun> = Api::namespaced(step, &ns);
+    assert!(is_forbidden(&runs.list(&ListParams::default()).await));
+
+    // The same calls as the operator's account work where its role allows them: the refusals
+    // above come from the step account's lack of rights, not from a broken request.
+    let operator_account = operator_account(&objects)?;
+    let operator = client_as(cp, &ns, &operator_account).await?;
+    Api::<Secret>::namespaced(operator.clone(), &ns)
+        .get("db-password")
+        .await?;
+    Api::<FlowRun>::namespaced(operator, &ns)
+        .list(&ListParams::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<()> {
+    let Some(cp) = support::control_plane().await else {
+        return Ok(());
+    };
+    let admin = cp.client();
+    let home = cp.namespace("chart-home").await;
+    let watched = cp.namespace("chart-watched").await;
+    let watch = format!("watchNamespace={watched}");
+    let Some((objects, cluster_scoped)) = install(&admin, &home, &home, &[&watch]).await? else {
+        return Ok(());
+    };
+    assert_eq!(cluster_scoped, CRDS);
+    let step_account = step_account(&objects)?;
+    let operator_account = operator_account(&objects)?;
+    assert!(
+        flag_values(&controller_args(&objects)?, "--namespace") == [watched.clone()],
+        "the operator is told which namespace to watch"
+    );
+
+    // Its rights end at the watched namespace.
+    let limits = client_as(cp, &home, &operator_account).await?;
+    let elsewhere: Api<FlowRun> = Api::namespaced(limits.clone(), &home);
+    assert!(is_forbidden(&elsewhere.list(&ListParams::default()).await));
+    assert!(is_forbidden(
+        &Api::<FlowRun>::all(limits)
+            .list(&ListParams::default())
+            .await
+    ));
+
+    let _turn = ONE_OPERATOR.lock().await;
+    let (operator, forbidden) = recording_client_as(cp, &home, &operator_account).await?;
+    let _runner = cp.pod_runner(&watched).await;
+    let stop = start_operator(operator, &step_account, Some(watched.clone()))?;
+
+    // The example manifests, as written: a bash step feeds a python step.
+    let flow: Flow = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        repo().join("examples/kubernetes/flow.yaml"),
+    )?)?;
+    let run: FlowRun = serde_yaml_ng::from_str(&std::fs::read_to_string(
+        repo().join("examples/kubernetes/flowrun.yaml"),
+    )?)?;
+    Api::<Flow>::namespaced(admin.clone(), &watched)
+        .create(&PostParams::default(), &flow)
+        .await?;
+    Api::<FlowRun>::namespaced(admin.clone(), &watched)
+        .create(&PostParams::default(), &run)
+        .await?;
+    let name = run.name_any();
+    let status = finished(&admin, &watched, &name, &forbidden)
+        .await?
+        .status
+        .context("status")?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!({"doubled": 42})));
+    events_until(&admin, &watched, &name, "RunSucceeded").await?;
+
+    drop(stop);
+    let forbidden = forbidden.lock().unwrap().clone();
+    assert!(
+        forbidden.is_empty(),
+        "the chart's Role refused the operator: {forbidden:#?}"
+    );
+    // Out of sight of the next operator, which watches all namespaces.
+    Api::<FlowRun>::namespaced(admin, &watched)
+        .delete(&name, &Default::default())
+        .await?;
+    Ok(())
+}
