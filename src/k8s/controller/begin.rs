@@ -97,18 +97,16 @@ pub async fn begin(
         }
     };
     let secrets = resolver::fetch_secrets(&ctx.client, &ns, &library.secrets).await?;
+    let resolver = ClusterResolver { library, secrets };
     let env = Env {
         evaluator: ctx.evaluator.as_ref(),
-        resolver: &ClusterResolver {
-            library: &library,
-            secrets: &secrets,
-        },
+        resolver: &resolver,
     };
     let seed = seed(&run.uid().unwrap_or_default());
     let (state, _) = engine::start(&flow, Value::Object(inputs), seed, &env, now)?;
     Ok(Ok(Persisted {
         flow,
-        library,
+        library: resolver.library,
         runtime: spec.runtime,
         state,
         approvals_seen: 0,

@@ -111,11 +111,10 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
-        let library = persisted.library.clone();
-        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &library.secrets).await?;
+        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &persisted.library.secrets).await?;
         let resolver = ClusterResolver {
-            library: &library,
-            secrets: &secrets,
+            library: persisted.library.clone(),
+            secrets,
         };
         starts = drive(&mut persisted, events, &identity, &ctx, &resolver, now)?;
         if persisted.state.outcome().is_some() {

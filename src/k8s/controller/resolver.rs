@@ -12,9 +12,10 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub struct ClusterResolver<'a> {
-    pub library: &'a Library,
-    pub secrets: &'a Fetched,
+/// Owns what it resolves from, so that it can move to wherever the engine runs.
+pub struct ClusterResolver {
+    pub library: Library,
+    pub secrets: Fetched,
 }
 
 /// Reads the values the run's expressions name, and nothing else.
@@ -40,7 +41,7 @@ pub async fn fetch_secrets(
     })
 }
 
-impl Resolver for ClusterResolver<'_> {
+impl Resolver for ClusterResolver {
     fn script(&self, path: &str) -> Result<ResolvedScript, ResolveError> {
         match self.library.scripts.get(path) {
             Some(Resolved::Found(script)) => Ok(ResolvedScript {

@@ -137,8 +137,8 @@ mod tests {
         let env = Env {
             evaluator: &evaluator,
             resolver: &ClusterResolver {
-                library: &Library::default(),
-                secrets: &Fetched::default(),
+                library: Library::default(),
+                secrets: Fetched::default(),
             },
         };
         let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();

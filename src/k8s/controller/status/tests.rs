@@ -21,8 +21,8 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let env = Env {
         evaluator: &evaluator,
         resolver: &ClusterResolver {
-            library: &Library::default(),
-            secrets: &Fetched::default(),
+            library: Library::default(),
+            secrets: Fetched::default(),
         },
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
