@@ -234,7 +234,7 @@ fn example(file: &str) -> Result<Value> {
 }
 
 #[tokio::test]
-async fn a_secret_variable_reaches_its_step_and_appears_nowhere_else() -> Result<()> {
+async fn secret_variables_and_resources_reach_their_steps_and_appear_nowhere_else() -> Result<()> {
     let Some(t) = setup("flows-secret").await? else {
         return Ok(());
     };
@@ -243,18 +243,38 @@ async fn a_secret_variable_reaches_its_step_and_appears_nowhere_else() -> Result
         "metadata": {"name": "millrace-variables"},
         "data": {"u.admin.token": ByteString(token.clone().into_bytes())},
     }))?;
-    Api::<Secret>::namespaced(t.client.clone(), &t.ns)
-        .create(&PostParams::default(), &secret)
-        .await?;
+    let database = json!({"host": "db.internal", "password": token});
+    let resources: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "millrace-resources"},
+        "data": {"f.db.main": ByteString(database.to_string().into_bytes())},
+    }))?;
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), &t.ns);
+    secrets.create(&PostParams::default(), &secret).await?;
+    secrets.create(&PostParams::default(), &resources).await?;
     let length = "def main(token):\n    return {'length': len(token)}";
+    let host = "def main(db):\n    return {'host': db['host'], 'length': len(db['password'])}";
     t.modules(
         "uses-token",
-        json!([step(
-            "measure",
-            "python3",
-            length,
-            json!({"token": expr("variable('u/admin/token')")})
-        )]),
+        json!([
+            step(
+                "measure",
+                "python3",
+                length,
+                json!({"token": expr("variable('u/admin/token')")})
+            ),
+            step(
+                "connect",
+                "python3",
+                host,
+                json!({"db": expr("resource('f/db/main')")})
+            ),
+            step(
+                "both",
+                "python3",
+                "def main(a, b):\n    return [a, b]",
+                json!({"a": expr("results.measure"), "b": expr("results.connect")})
+            ),
+        ]),
     )
     .await?;
     t.run("uses-token-1", "uses-token", json!({})).await?;
@@ -272,7 +292,10 @@ async fn a_secret_variable_reaches_its_step_and_appears_nowhere_else() -> Result
 
     let status = t.finished("uses-token-1").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
-    assert_eq!(status.result, Some(json!({"length": token.len()})));
+    assert_eq!(
+        status.result,
+        Some(json!([{"length": token.len()}, {"host": "db.internal", "length": token.len()}]))
+    );
 
     let missing = t.finished("misses-token-1").await?;
     assert_eq!(missing.phase, Some(RunPhase::Failed), "{missing:#?}");
