@@ -139,9 +139,8 @@ async fn reachable(
     ))
 }
 
-/// The readable objects of a kind in `ns`; one that does not fit its type is left out, as if
-/// it were not there.
-async fn listed<K>(ctx: &Context, ns: &str) -> Result<Vec<K>, Error>
+/// The objects of a kind in `ns`, those that do not fit their type included.
+async fn listed<K>(ctx: &Context, ns: &str) -> Result<Vec<DeserializeGuard<K>>, Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -149,32 +148,34 @@ where
         + std::fmt::Debug,
 {
     let api: Api<DeserializeGuard<K>> = Api::namespaced(ctx.client.clone(), ns);
-    let list = api.list(&ListParams::default()).await?;
-    Ok(list.items.into_iter().filter_map(|g| g.0.ok()).collect())
+    Ok(api.list(&ListParams::default()).await?.items)
 }
 
 fn catalog<'a, K: Resource, T>(
     kind: &'static str,
     ns: &'a str,
-    objects: &'a [K],
+    objects: &'a [DeserializeGuard<K>],
     spec: impl Fn(&'a K) -> &'a T,
 ) -> Catalog<'a, T> {
+    let entry = |object: &'a DeserializeGuard<K>| {
+        let (meta, spec) = match &object.0 {
+            Ok(object) => (object.meta(), Ok(spec(object))),
+            Err(invalid) => (&invalid.metadata, Err(invalid.error.as_str())),
+        };
+        Entry {
+            name: meta.name.as_deref().unwrap_or_default(),
+            path: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(PATH_ANNOTATION))
+                .map(String::as_str),
+            spec,
+        }
+    };
     Catalog {
         kind,
         namespace: ns,
-        objects: objects
-            .iter()
-            .map(|object| Entry {
-                name: object.meta().name.as_deref().unwrap_or_default(),
-                path: object
-                    .meta()
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(PATH_ANNOTATION))
-                    .map(String::as_str),
-                spec: spec(object),
-            })
-            .collect(),
+        objects: objects.iter().map(entry).collect(),
     }
 }
 

@@ -70,12 +70,34 @@ pub struct Catalog<'a, T> {
 pub struct Entry<'a, T> {
     pub name: &'a str,
     pub path: Option<&'a str>,
+    /// The spec, or why the object cannot be read.
+    pub spec: Result<&'a T, &'a str>,
+}
+
+/// The object found for a path: its name and spec.
+pub struct Chosen<'a, T> {
+    pub name: &'a str,
     pub spec: &'a T,
 }
 
 impl<'a, T> Catalog<'a, T> {
-    /// The object for `path` by the path rule, or why there is none.
-    pub fn find(&self, path: &str) -> Result<&Entry<'a, T>, String> {
+    /// The object for `path` by the path rule, or why there is none (or why it cannot be used).
+    pub fn find(&self, path: &str) -> Result<Chosen<'a, T>, String> {
+        let entry = self.choose(path)?;
+        match entry.spec {
+            Ok(spec) => Ok(Chosen {
+                name: entry.name,
+                spec,
+            }),
+            Err(problem) => Err(format!(
+                "{kind} {name} (for path `{path}`) cannot be read: {problem}",
+                kind = self.kind,
+                name = entry.name,
+            )),
+        }
+    }
+
+    fn choose(&self, path: &str) -> Result<&Entry<'a, T>, String> {
         let claimed: Vec<_> = self
             .objects
             .iter()

@@ -23,7 +23,11 @@ fn script_spec(content: &str) -> ScriptSpec {
 }
 
 fn entry<'a, T>(name: &'a str, path: Option<&'a str>, spec: &'a T) -> Entry<'a, T> {
-    Entry { name, path, spec }
+    Entry {
+        name,
+        path,
+        spec: Ok(spec),
+    }
 }
 
 fn catalog<'a, T>(kind: &'static str, objects: Vec<Entry<'a, T>>) -> Catalog<'a, T> {
@@ -210,5 +214,20 @@ fn the_secrets_of_the_flow_and_its_subflows_are_wanted() {
     assert_eq!(
         library.secrets.variables.iter().collect::<Vec<_>>(),
         ["u/x/inner", "u/x/outer"]
+    );
+}
+
+#[test]
+fn an_object_that_cannot_be_read_is_named_with_its_problem() {
+    let unreadable: Entry<ScriptSpec> = Entry {
+        name: "tool",
+        path: None,
+        spec: Err("spec.content: invalid type: integer"),
+    };
+    let scripts = catalog("Script", vec![unreadable]);
+    let err = scripts.find("f/team/tool").err().unwrap();
+    assert_eq!(
+        err,
+        "Script tool (for path `f/team/tool`) cannot be read: spec.content: invalid type: integer"
     );
 }
