@@ -148,10 +148,10 @@ pub async fn reconcile(
             .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
             .collect(),
     };
-    for (job, code) in starts {
+    for (job, files) in starts {
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
-            start(&ctx, run, &secrets_api, &jobs_api, &job, &code).await?;
+            start(&ctx, run, &secrets_api, &jobs_api, &job, &files).await?;
         }
     }
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
@@ -274,12 +274,12 @@ async fn save(
 async fn start(
     ctx: &Context,
     run: &FlowRun,
-    files: &Api<Secret>,
+    secrets: &Api<Secret>,
     jobs: &Api<Job>,
     job: &Job,
-    code: &Secret,
+    files: &Secret,
 ) -> Result<(), Error> {
-    create(files, code).await?;
+    create(secrets, files).await?;
     if create(jobs, job).await? {
         let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
         let step = job
