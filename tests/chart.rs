@@ -206,9 +206,10 @@ async fn install(
 /// of the test whose operator watches one namespace, and hide what that one's Role lacks.
 static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const CRDS: [&str; 2] = [
+const CRDS: [&str; 3] = [
     "CustomResourceDefinition/flowruns.millrace.dev",
     "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/scripts.millrace.dev",
 ];
 
 /// Runs the controllers in-process with `client`, as the chart's Deployment configures them
@@ -271,11 +272,14 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
         ..Default::default()
     };
     secrets.create(&PostParams::default(), &secret).await?;
-    secrets.get("step-arguments").await?;
-    secrets
+    // Only the Secrets that variable() and resource() map to can be read back.
+    assert!(is_forbidden(&secrets.get("step-arguments").await));
+    secrets.get_opt("millrace-variables").await?;
+    secrets.get_opt("millrace-resources").await?;
+    assert!(is_forbidden(&secrets.list(&ListParams::default()).await));
+    Api::<Secret>::namespaced(admin.clone(), namespace)
         .delete("step-arguments", &Default::default())
         .await?;
-    assert!(is_forbidden(&secrets.list(&ListParams::default()).await));
     // Nothing in the chart lets the operator touch RBAC or its own Deployment.
     let deployments: Api<Deployment> = Api::namespaced(operator.clone(), namespace);
     assert!(is_forbidden(
@@ -457,10 +461,10 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
     let step_account = step_account(&objects)?;
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some("db-password".into()),
+            name: Some("millrace-variables".into()),
             ..Default::default()
         },
-        string_data: Some([("password".to_string(), "hunter2".to_string())].into()),
+        string_data: Some([("u.admin.password".to_string(), "hunter2".to_string())].into()),
         ..Default::default()
     };
     Api::<Secret>::namespaced(admin.clone(), &ns)
@@ -470,7 +474,7 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
     // 403, not 401: the token is accepted, and the account is refused.
     let step = client_as(cp, &ns, &step_account).await?;
     let secrets: Api<Secret> = Api::namespaced(step.clone(), &ns);
-    assert!(is_forbidden(&secrets.get("db-password").await));
+    assert!(is_forbidden(&secrets.get("millrace-variables").await));
     assert!(is_forbidden(&secrets.list(&ListParams::default()).await));
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "escape"},
@@ -488,7 +492,7 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
     let operator_account = operator_account(&objects)?;
     let operator = client_as(cp, &ns, &operator_account).await?;
     Api::<Secret>::namespaced(operator.clone(), &ns)
-        .get("db-password")
+        .get("millrace-variables")
         .await?;
     Api::<FlowRun>::namespaced(operator, &ns)
         .list(&ListParams::default())

@@ -1,5 +1,5 @@
 //! The in-pod entry script run as a local process, the way a pod would run it: the Job's
-//! ConfigMap written to a directory, its environment with the mount paths replaced.
+//! Secret written to a directory, its environment with the mount paths replaced.
 
 use millrace::engine::{AttemptId, StepPath, StepSpec};
 use millrace::k8s::pod::report::{self, Report};
@@ -36,7 +36,7 @@ fn run_step(language: &str, content: &str, args: Value, cap: u64) -> Ran {
         step: StepPath::parse("a"),
         attempt: 1,
     };
-    let (job, cm) = build(&AttemptPlan {
+    let (job, files) = build(&AttemptPlan {
         run: &run,
         id: &id,
         spec: &spec,
@@ -49,8 +49,8 @@ fn run_step(language: &str, content: &str, args: Value, cap: u64) -> Ran {
     let (step, control) = (dir.path().join("step"), dir.path().join("control"));
     std::fs::create_dir_all(&step).unwrap();
     std::fs::create_dir_all(&control).unwrap();
-    for (key, value) in cm.data.unwrap() {
-        std::fs::write(step.join(key), value).unwrap();
+    for (key, value) in files.data.unwrap() {
+        std::fs::write(step.join(key), value.0).unwrap();
     }
     let termination = dir.path().join("termination-log");
     let container = &job.spec.unwrap().template.spec.unwrap().containers[0];

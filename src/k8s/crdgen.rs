@@ -1,12 +1,12 @@
 //! The CustomResourceDefinitions as YAML: what `millrace crds` prints and `crds/` holds.
 
-use super::{Flow, FlowRun};
+use super::{Flow, FlowRun, Script};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Every CRD of the group, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Flow::crd(), FlowRun::crd()]
+    vec![Flow::crd(), FlowRun::crd(), Script::crd()]
 }
 
 /// File name under `crds/` for a CRD: `<plural>.<group>.yaml`.

@@ -10,7 +10,9 @@ pub mod metrics;
 pub mod naming;
 pub mod pod;
 mod schema;
+pub mod script;
 pub mod throttle;
 
 pub use flow::{Flow, FlowSpec, FlowStatus};
 pub use flowrun::{FlowRun, FlowRunSpec, FlowRunStatus};
+pub use script::{Script, ScriptSpec};

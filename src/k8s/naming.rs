@@ -61,7 +61,7 @@ fn with_hash(readable: &str, digest: &str) -> String {
 }
 
 /// Lower-case alphanumerics and single dashes, no dash at either end.
-fn dns_label(text: &str) -> String {
+pub fn dns_label(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let c = c.to_ascii_lowercase();

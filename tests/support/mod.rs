@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod certs;
 pub mod chart;
 pub mod control_plane;
+pub mod flows;
 pub mod helm;
 pub mod http;
 pub mod kill_switch;

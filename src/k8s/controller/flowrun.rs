@@ -5,7 +5,7 @@
 use super::begin;
 use super::events;
 use super::persist;
-use super::resolver::ClusterResolver;
+use super::resolver::{self, ClusterResolver};
 use super::status;
 use super::store::{self, Persisted, StoreError};
 use super::telemetry;
@@ -17,7 +17,7 @@ use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
 use crate::k8s::pod::report;
 use crate::k8s::pod::{AttemptPlan, Observation, RunIdentity, STEP_CONTAINER, build, observe};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::core::DeserializeGuard;
@@ -96,6 +96,7 @@ pub async fn reconcile(
     ));
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let secrets_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let jobs: BTreeMap<String, Job> = jobs_api
         .list(&selector)
         .await?
@@ -113,11 +114,17 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
+        let secrets =
+            resolver::fetch_secrets(&ctx.client, &ns, &persisted.library.secrets).await?;
+        let resolver = ClusterResolver {
+            library: persisted.library.clone(),
+            secrets,
+        };
         let (driven, started) = {
             // The engine evaluates expressions in the sandbox, which blocks while they run.
             let (ctx, identity) = (ctx.clone(), identity.clone());
             blocking(move || {
-                let starts = drive(&mut persisted, events, &identity, &ctx, now);
+                let starts = drive(&mut persisted, events, &identity, &ctx, &resolver, now);
                 (persisted, starts)
             })
             .await
@@ -155,10 +162,10 @@ pub async fn reconcile(
             .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
             .collect(),
     };
-    for (job, code) in starts {
+    for (job, files) in starts {
         let name = job.name_any();
         if running.contains(&name) && !jobs.contains_key(&name) {
-            start(&ctx, run, &config_maps, &jobs_api, &job, &code).await?;
+            start(&ctx, run, &secrets_api, &jobs_api, &job, &files).await?;
         }
     }
     if let (Some(outcome), None) = (persisted.state.outcome(), &before_outcome) {
@@ -207,11 +214,12 @@ fn drive(
     events: Vec<Event>,
     run: &RunIdentity,
     ctx: &Context,
+    resolver: &ClusterResolver,
     now: u64,
-) -> Result<Vec<(Job, ConfigMap)>, Error> {
+) -> Result<Vec<(Job, Secret)>, Error> {
     let env = Env {
         evaluator: ctx.evaluator.as_ref(),
-        resolver: &ClusterResolver,
+        resolver,
     };
     for event in events {
         engine::advance(&persisted.flow, &mut persisted.state, event, &env, now)?;
@@ -247,7 +255,7 @@ fn build_attempt(
     id: &AttemptId,
     spec: &StepSpec,
     ctx: &Context,
-) -> Result<(Job, ConfigMap), StepError> {
+) -> Result<(Job, Secret), StepError> {
     let nonce = format!("{:016x}", rand::random::<u64>());
     build(&AttemptPlan {
         run,
@@ -260,16 +268,16 @@ fn build_attempt(
     .map_err(|e| StepError::new("InvalidStep", e.to_string()))
 }
 
-/// Creates an attempt's code ConfigMap, then its Job; a repeated create finds them.
+/// Creates an attempt's files Secret (code and arguments), then its Job; a repeated create finds them.
 async fn start(
     ctx: &Context,
     run: &FlowRun,
-    config_maps: &Api<ConfigMap>,
+    secrets: &Api<Secret>,
     jobs: &Api<Job>,
     job: &Job,
-    code: &ConfigMap,
+    files: &Secret,
 ) -> Result<(), Error> {
-    create(config_maps, code).await?;
+    create(secrets, files).await?;
     if create(jobs, job).await? {
         let attempt = job.labels().get(ATTEMPT_LABEL).cloned().unwrap_or_default();
         let step = job

@@ -10,6 +10,7 @@
 //! a chunk is written once, before the state that lists it, and never changed, so a crash at
 //! any point leaves the saved state readable.
 
+use super::library::Library;
 use crate::engine::RunState;
 use crate::flow::OpenFlow;
 use crate::k8s::flow::Runtime;
@@ -41,6 +42,9 @@ const CHUNK_BYTES: usize = 768 * 1024;
 pub struct Persisted {
     /// The flow as it was when the run started.
     pub flow: OpenFlow,
+    /// What the flow reaches by path, as it was when the run started.
+    #[serde(default, skip_serializing_if = "Library::is_empty")]
+    pub library: Library,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
     pub state: RunState,
@@ -225,6 +229,7 @@ mod tests {
     use crate::expr::InProcess;
     use crate::k8s::controller::resolver::ClusterResolver;
     use kube::ResourceExt;
+    use crate::k8s::controller::secrets::Fetched;
     use serde_json::json;
 
     fn persisted(input: serde_json::Value) -> Persisted {
@@ -235,11 +240,15 @@ mod tests {
         let evaluator = InProcess::default();
         let env = Env {
             evaluator: &evaluator,
-            resolver: &ClusterResolver,
+            resolver: &ClusterResolver {
+                library: Library::default(),
+                secrets: Fetched::default(),
+            },
         };
         let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();
         Persisted {
             flow,
+            library: Library::default(),
             runtime: None,
             state,
             approvals_seen: 1,

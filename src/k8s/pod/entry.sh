@@ -1,5 +1,5 @@
 # Runs one Millrace step attempt in a pod, with the same language wrappers as local mode.
-# The ConfigMap at $MILLRACE_STEP holds the script, its arguments and the wrappers; they are
+# The Secret at $MILLRACE_STEP holds the script, its arguments and the wrappers; they are
 # copied to the writable $MILLRACE_CONTROL. What the step produced is summed up in a report
 # (first line: its kind) that goes to the termination message when it fits in 4 KiB, else to
 # stdout between markers carrying a per-attempt nonce, which the script never sees.

@@ -1,5 +1,9 @@
-//! Builds the Job (and the ConfigMap holding its code) for one step attempt. Pure: the same
-//! inputs always give the same objects, so a repeated create after a restart finds the first.
+//! Builds the Job (and the Secret holding its code and arguments) for one step attempt. Pure: the
+//! same inputs always give the same objects, so a repeated create after a restart finds the first.
+//!
+//! Why a Secret and not a ConfigMap: arguments may carry `variable()` / `resource()` values, which
+//! must never sit in a ConfigMap. Every attempt's files go in a Secret, so no argument is ever
+//! judged harmless by mistake.
 
 use super::{ENTRY, RESULT_NONCE_ANNOTATION, STEP_CONTAINER};
 use crate::engine::{AttemptId, StepSpec};
@@ -8,10 +12,11 @@ use crate::exec::runners::{
 };
 use crate::k8s::flow::Runtime;
 use crate::k8s::naming;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar,
-    PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Volume,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec,
+    PodTemplateSpec, SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Volume,
     VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -25,8 +30,8 @@ pub const STEP_PATH_ANNOTATION: &str = "millrace.dev/step-path";
 
 const STEP_DIR: &str = "/millrace/step";
 const CONTROL_DIR: &str = "/millrace/control";
-/// What the API server accepts in one ConfigMap, less room for its metadata.
-const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024 - 16 * 1024;
+/// What the API server accepts in one Secret, less room for its metadata.
+const MAX_FILES_BYTES: usize = 1024 * 1024 - 16 * 1024;
 /// Step pods run as this non-root user: common language images default to root.
 const STEP_UID: i64 = 65532;
 
@@ -96,13 +101,13 @@ pub enum BuildError {
     #[error("step `{step}`: {message}")]
     Script { step: String, message: String },
     #[error(
-        "step `{step}`: code and arguments take {bytes} bytes, more than a ConfigMap holds ({MAX_CONFIG_MAP_BYTES}); pass large data by reference"
+        "step `{step}`: code and arguments take {bytes} bytes, more than a Secret holds ({MAX_FILES_BYTES}); pass large data by reference"
     )]
     TooLarge { step: String, bytes: usize },
 }
 
-/// The Job of an attempt and the ConfigMap (same name) its pod reads the code from.
-pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
+/// The Job of an attempt and the Secret (same name) its pod reads the code and arguments from.
+pub fn build(plan: &AttemptPlan) -> Result<(Job, Secret), BuildError> {
     let path = plan.id.step.as_str();
     let name = naming::job_name(&plan.run.name, path, plan.id.attempt);
     let language =
@@ -126,7 +131,7 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
         message,
     })?;
     let bytes: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if bytes > MAX_CONFIG_MAP_BYTES {
+    if bytes > MAX_FILES_BYTES {
         return Err(BuildError::TooLarge {
             step: path.into(),
             bytes,
@@ -149,12 +154,16 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
         owner_references: Some(vec![owner(plan.run)]),
         ..Default::default()
     };
-    let config_map = ConfigMap {
+    let files = Secret {
         metadata: ObjectMeta {
             annotations: None,
             ..meta.clone()
         },
-        data: Some(data),
+        data: Some(
+            data.into_iter()
+                .map(|(key, text)| (key, ByteString(text.into_bytes())))
+                .collect(),
+        ),
         ..Default::default()
     };
 
@@ -241,8 +250,8 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
         volumes: Some(vec![
             Volume {
                 name: "step".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: name.clone(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(name.clone()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -279,7 +288,7 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, ConfigMap), BuildError> {
         }),
         status: None,
     };
-    Ok((job, config_map))
+    Ok((job, files))
 }
 
 fn image_for(
@@ -294,7 +303,7 @@ fn image_for(
         .cloned()
 }
 
-/// The files the pod's `entry.sh` expects for `language`, keyed by ConfigMap key.
+/// The files the pod's `entry.sh` expects for `language`, keyed by file name.
 fn step_files(language: Language, spec: &StepSpec) -> Result<BTreeMap<String, String>, String> {
     let mut files = BTreeMap::from([(ENTRY.to_string(), super::ENTRY_SCRIPT.to_string())]);
     let args = serde_json::Value::Object(spec.args.clone());
@@ -333,7 +342,7 @@ fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// The FlowRun as the controlling owner: deleting the run deletes its Jobs and ConfigMaps.
+/// The FlowRun as the controlling owner: deleting the run deletes its Jobs, Secrets and ConfigMaps.
 pub fn owner(run: &RunIdentity) -> OwnerReference {
     OwnerReference {
         api_version: "millrace.dev/v1alpha1".into(),

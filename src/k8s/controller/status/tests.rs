@@ -1,8 +1,10 @@
 use super::*;
 use crate::engine::{self, Env, Event, StepError};
 use crate::expr::InProcess;
+use crate::k8s::controller::library::Library;
 use crate::k8s::controller::resolver::ClusterResolver;
 use crate::k8s::controller::store::results_ref;
+use crate::k8s::controller::secrets::Fetched;
 use serde_json::json;
 
 /// The status of a run whose results are inline in its state ConfigMap.
@@ -30,7 +32,10 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let evaluator = InProcess::default();
     let env = Env {
         evaluator: &evaluator,
-        resolver: &ClusterResolver,
+        resolver: &ClusterResolver {
+            library: Library::default(),
+            secrets: Fetched::default(),
+        },
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
     for outcome in outcomes {
@@ -47,6 +52,7 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let finished_ms = state.outcome().map(|_| 73_000);
     Persisted {
         flow,
+        library: Library::default(),
         runtime: None,
         state,
         approvals_seen: 0,

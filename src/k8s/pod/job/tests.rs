@@ -34,7 +34,7 @@ fn build_with(
     id: &AttemptId,
     spec: &StepSpec,
     runtime: Option<&Runtime>,
-) -> Result<(Job, ConfigMap), BuildError> {
+) -> Result<(Job, Secret), BuildError> {
     build(&AttemptPlan {
         run: &run(),
         id,
@@ -43,6 +43,14 @@ fn build_with(
         defaults: &PodDefaults::default(),
         nonce: "n0nce",
     })
+}
+
+/// The files of an attempt's Secret, as text.
+fn files(secret: Secret) -> BTreeMap<String, String> {
+    let data = secret.data.unwrap();
+    data.into_iter()
+        .map(|(key, value)| (key, String::from_utf8(value.0).unwrap()))
+        .collect()
 }
 
 fn pod_spec(job: &Job) -> &PodSpec {
@@ -93,14 +101,17 @@ fn the_job_is_named_labelled_owned_and_bounded() {
 }
 
 #[test]
-fn the_config_map_carries_the_local_wrappers_and_arguments() {
-    let (_, cm) = build_with(
+fn the_files_secret_carries_the_local_wrappers_and_arguments() {
+    let (job, cm) = build_with(
         &id("a", 1),
         &spec("python3", "def main(x): return x", json!({"x": 1})),
         None,
     )
     .unwrap();
-    let data = cm.data.unwrap();
+    let step_volume = &pod_spec(&job).volumes.as_ref().unwrap()[0];
+    let secret_name = step_volume.secret.as_ref().unwrap().secret_name.as_deref();
+    assert_eq!(secret_name, cm.metadata.name.as_deref());
+    let data = files(cm);
     assert_eq!(data["wrapper.py"], PYTHON_WRAPPER);
     assert_eq!(data["args.json"], r#"{"x":1}"#);
     assert_eq!(data["main.py"], "def main(x): return x");
@@ -113,7 +124,7 @@ fn the_config_map_carries_the_local_wrappers_and_arguments() {
         None,
     )
     .unwrap();
-    let data = cm.data.unwrap();
+    let data = files(cm);
     assert_eq!(
         (data["arg.1"].as_str(), data["arg.2"].as_str()),
         ("a b\n", "3")
@@ -133,7 +144,7 @@ fn the_config_map_carries_the_local_wrappers_and_arguments() {
         None,
     )
     .unwrap();
-    let data = cm.data.unwrap();
+    let data = files(cm);
     assert_eq!(data["wrapper.ts"], TYPESCRIPT_WRAPPER);
     assert_eq!(
         data["args.json"],
@@ -178,7 +189,7 @@ fn what_cannot_run_in_a_pod_is_an_error_naming_the_step() {
     );
     let err = build_with(&id("t", 1), &spec("bun", "const a = 1", json!({})), None).unwrap_err();
     assert!(err.to_string().contains("main"), "{err}");
-    let big = "x".repeat(MAX_CONFIG_MAP_BYTES);
+    let big = "x".repeat(MAX_FILES_BYTES);
     let err = build_with(
         &id("p", 1),
         &spec("python3", "def main(s): pass", json!({"s": big})),
