@@ -187,6 +187,7 @@ async fn run_with_kills(
             ttl_seconds_after_finished: 0,
             ..PodDefaults::default()
         },
+        ..Config::default()
     };
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let mut kills = Vec::new();

@@ -114,8 +114,7 @@ pub async fn reconcile(
             events.push(Event::Cancel);
         }
         events.extend(new_approvals(run, &mut persisted));
-        let secrets =
-            resolver::fetch_secrets(&ctx.client, &ns, &persisted.library.secrets).await?;
+        let secrets = resolver::fetch_secrets(&ctx.client, &ns, &persisted.library.secrets).await?;
         let resolver = ClusterResolver {
             library: persisted.library.clone(),
             secrets,

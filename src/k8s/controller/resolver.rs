@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Owns what it resolves from, so that it can move to wherever the engine runs.
+#[derive(Default)]
 pub struct ClusterResolver {
     pub library: Library,
     pub secrets: Fetched,

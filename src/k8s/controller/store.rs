@@ -229,7 +229,6 @@ mod tests {
     use crate::expr::InProcess;
     use crate::k8s::controller::resolver::ClusterResolver;
     use kube::ResourceExt;
-    use crate::k8s::controller::secrets::Fetched;
     use serde_json::json;
 
     fn persisted(input: serde_json::Value) -> Persisted {
@@ -240,10 +239,7 @@ mod tests {
         let evaluator = InProcess::default();
         let env = Env {
             evaluator: &evaluator,
-            resolver: &ClusterResolver {
-                library: Library::default(),
-                secrets: Fetched::default(),
-            },
+            resolver: &ClusterResolver::default(),
         };
         let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();
         Persisted {
@@ -323,7 +319,7 @@ mod tests {
         let evaluator = InProcess::default();
         let env = Env {
             evaluator: &evaluator,
-            resolver: &ClusterResolver,
+            resolver: &ClusterResolver::default(),
         };
         let items: Vec<u32> = (0..2000).collect();
         let (mut state, _) = engine::start(&flow, json!({"items": items}), 7, &env, 1_000).unwrap();
@@ -338,6 +334,7 @@ mod tests {
         assert!(state.outcome().is_some());
         let persisted = Persisted {
             flow,
+            library: Library::default(),
             runtime: None,
             state,
             approvals_seen: 0,

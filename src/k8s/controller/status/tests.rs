@@ -4,7 +4,6 @@ use crate::expr::InProcess;
 use crate::k8s::controller::library::Library;
 use crate::k8s::controller::resolver::ClusterResolver;
 use crate::k8s::controller::store::results_ref;
-use crate::k8s::controller::secrets::Fetched;
 use serde_json::json;
 
 /// The status of a run whose results are inline in its state ConfigMap.
@@ -32,10 +31,7 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     let evaluator = InProcess::default();
     let env = Env {
         evaluator: &evaluator,
-        resolver: &ClusterResolver {
-            library: Library::default(),
-            secrets: Fetched::default(),
-        },
+        resolver: &ClusterResolver::default(),
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
     for outcome in outcomes {
@@ -146,7 +142,7 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
     let evaluator = InProcess::default();
     let env = Env {
         evaluator: &evaluator,
-        resolver: &ClusterResolver,
+        resolver: &ClusterResolver::default(),
     };
     let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
     let finish = |state: &mut crate::engine::RunState, id, value: Value| {
@@ -165,6 +161,7 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
     let size = |state: &crate::engine::RunState| {
         let persisted = Persisted {
             flow: flow.clone(),
+            library: Library::default(),
             runtime: None,
             state: state.clone(),
             approvals_seen: 0,
@@ -196,6 +193,7 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
     finish(&mut state, total, json!("y".repeat(2048)));
     let persisted = Persisted {
         flow: flow.clone(),
+        library: Library::default(),
         runtime: None,
         state,
         approvals_seen: 0,
