@@ -1,30 +1,16 @@
-//! Results too large for the FlowRun status: status points at the run's state ConfigMap, which
-//! holds every step result by step path, and the engine state that says which one is the run's.
+//! Results too large for the FlowRun status: status points at the run's saved state, which the
+//! operator keeps in ConfigMaps owned by the run (one, or several when the results are large).
 
 use super::Cluster;
-use crate::engine::{ResultStore, RunOutcome, RunState};
-use crate::k8s::flowrun::{FlowRunStatus, ResultRef};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
-use serde::Deserialize;
+use crate::engine::{RunOutcome, RunState};
+use crate::k8s::controller;
+use crate::k8s::flowrun::FlowRunStatus;
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-/// The key of the engine state next to the results, as the operator writes it.
-const STATE_KEY: &str = "state.json";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RefError {
-    #[error("ConfigMap \"{config_map}\" has no key {key}")]
-    Missing { config_map: String, key: String },
-    #[error("ConfigMap \"{config_map}\" key {key} cannot be read: {reason}")]
-    Unreadable {
-        config_map: String,
-        key: String,
-        reason: String,
-    },
-    #[error("ConfigMap \"{config_map}\" holds no result for {what}")]
-    NoResult { config_map: String, what: String },
+    #[error("the saved state of FlowRun \"{run}\" holds no result for {what}")]
+    NoResult { run: String, what: String },
 }
 
 /// What a reference stands for: the run's result, or one step's.
@@ -33,124 +19,109 @@ pub enum Target<'a> {
     Step(&'a str),
 }
 
-/// The run's result: inline in status, or read from where status points.
-pub async fn run_result(cluster: &Cluster, status: &FlowRunStatus) -> anyhow::Result<Value> {
+/// The run's result: inline in status, or read from the run's saved state.
+pub async fn run_result(
+    cluster: &Cluster,
+    run: &str,
+    status: &FlowRunStatus,
+) -> anyhow::Result<Value> {
     match (&status.result, &status.result_ref) {
         (Some(value), _) => Ok(value.clone()),
-        (None, Some(reference)) => {
-            let data = config_map_data(cluster, reference).await?;
-            Ok(referenced(&data, reference, Target::Run)?)
-        }
+        (None, Some(_)) => Ok(referenced(&saved(cluster, run).await?, run, Target::Run)?),
         (None, None) => Ok(Value::Null),
     }
 }
 
-pub async fn config_map_data(
-    cluster: &Cluster,
-    reference: &ResultRef,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let name = &reference.config_map;
-    let map = maps
-        .get(name)
+/// The engine state the operator saved for `run`, results included.
+pub async fn saved(cluster: &Cluster, run: &str) -> anyhow::Result<RunState> {
+    controller::saved_state(&cluster.client, &cluster.namespace, run)
         .await
-        .map_err(|e| cluster.api_error("read", "ConfigMap", name, e))?;
-    Ok(map.data.unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("cannot read the saved state of FlowRun \"{run}\": {e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "FlowRun \"{run}\" points to its saved state, but the operator has not saved one (yet)"
+            )
+        })
 }
 
-/// The value `reference` stands for, from the ConfigMap's `data`.
-pub fn referenced(
-    data: &BTreeMap<String, String>,
-    reference: &ResultRef,
-    target: Target,
-) -> Result<Value, RefError> {
-    let read = |key: &str| {
-        data.get(key).ok_or_else(|| RefError::Missing {
-            config_map: reference.config_map.clone(),
-            key: key.into(),
-        })
-    };
-    let unreadable = |key: &str, e: serde_json::Error| RefError::Unreadable {
-        config_map: reference.config_map.clone(),
-        key: key.into(),
-        reason: e.to_string(),
-    };
-    let results: ResultStore =
-        serde_json::from_str(read(&reference.key)?).map_err(|e| unreadable(&reference.key, e))?;
-    let no_result = |what: &str| RefError::NoResult {
-        config_map: reference.config_map.clone(),
-        what: what.into(),
+/// The value `target` of run `run` stands for, from its saved state.
+pub fn referenced(state: &RunState, run: &str, target: Target) -> Result<Value, RefError> {
+    let no_result = |what: String| RefError::NoResult {
+        run: run.into(),
+        what,
     };
     match target {
-        Target::Step(path) => results
+        Target::Step(path) => state
+            .results
             .get(path)
             .cloned()
-            .ok_or_else(|| no_result(&format!("step {path}"))),
-        Target::Run => {
-            #[derive(Deserialize)]
-            struct Stored {
-                state: RunState,
-            }
-            let mut stored: Stored =
-                serde_json::from_str(read(STATE_KEY)?).map_err(|e| unreadable(STATE_KEY, e))?;
-            stored.state.results = results;
-            match stored.state.outcome() {
-                Some(RunOutcome::Succeeded(value)) => Ok(value),
-                _ => Err(no_result("the run")),
-            }
-        }
+            .ok_or_else(|| no_result(format!("step {path}"))),
+        Target::Run => match state.outcome() {
+            Some(RunOutcome::Succeeded(value)) => Ok(value),
+            _ => Err(no_result("the run".into())),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{self, Env, Event};
+    use crate::expr::InProcess;
+    use crate::flow::OpenFlow;
+    use crate::run::resolve::LocalResolver;
+    use crate::run::secrets::Secrets;
     use serde_json::json;
 
-    fn reference() -> ResultRef {
-        ResultRef {
-            config_map: "r-state".into(),
-            key: "results.json".into(),
+    /// The state of a one-step run, after the step returned `{"n": 1}` when `finished`.
+    fn state(finished: bool) -> RunState {
+        let flow: OpenFlow = serde_json::from_value(json!({"summary": "one", "value": {"modules": [
+            {"id": "a", "value": {"type": "rawscript", "language": "bash", "content": "echo", "input_transforms": {}}},
+        ]}}))
+        .unwrap();
+        let (evaluator, resolver) = (
+            InProcess::default(),
+            LocalResolver::new(".".into(), Secrets::default()),
+        );
+        let env = Env {
+            evaluator: &evaluator,
+            resolver: &resolver,
+        };
+        let (mut state, _) = engine::start(&flow, json!({}), 1, &env, 1_000).unwrap();
+        if finished {
+            let id = state.running_attempts().remove(0);
+            let event = Event::StepFinished {
+                id,
+                outcome: Ok(json!({"n": 1})),
+            };
+            engine::advance(&flow, &mut state, event, &env, 2_000).unwrap();
         }
+        state
     }
 
     #[test]
-    fn a_step_result_is_found_by_its_path() {
-        let data = BTreeMap::from([(
-            "results.json".to_string(),
-            json!({"a": [1, 2], "loop[1]/b": "x"}).to_string(),
-        )]);
+    fn step_and_run_results_are_read_from_the_saved_state() {
+        let state = state(true);
         assert_eq!(
-            referenced(&data, &reference(), Target::Step("loop[1]/b")),
-            Ok(json!("x"))
+            referenced(&state, "r", Target::Step("a")),
+            Ok(json!({"n": 1}))
         );
+        assert_eq!(referenced(&state, "r", Target::Run), Ok(json!({"n": 1})));
         assert_eq!(
-            referenced(&data, &reference(), Target::Step("c"))
+            referenced(&state, "r", Target::Step("b"))
                 .unwrap_err()
                 .to_string(),
-            "ConfigMap \"r-state\" holds no result for step c"
+            "the saved state of FlowRun \"r\" holds no result for step b"
         );
     }
 
     #[test]
-    fn missing_or_damaged_keys_are_named() {
-        let err = referenced(&BTreeMap::new(), &reference(), Target::Run).unwrap_err();
+    fn a_run_still_going_has_no_result() {
         assert_eq!(
-            err.to_string(),
-            "ConfigMap \"r-state\" has no key results.json"
-        );
-        let data = BTreeMap::from([("results.json".to_string(), "{}".to_string())]);
-        let err = referenced(&data, &reference(), Target::Run).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "ConfigMap \"r-state\" has no key state.json"
-        );
-        let data = BTreeMap::from([("results.json".to_string(), "[".to_string())]);
-        let err = referenced(&data, &reference(), Target::Step("a")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("ConfigMap \"r-state\" key results.json cannot be read: "),
-            "{err}"
+            referenced(&state(false), "r", Target::Run)
+                .unwrap_err()
+                .to_string(),
+            "the saved state of FlowRun \"r\" holds no result for the run"
         );
     }
 }

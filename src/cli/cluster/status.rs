@@ -28,10 +28,12 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, Invalid> {
             return Ok(ExitCode::SUCCESS);
         }
         let result = match status.phase {
-            Some(RunPhase::Succeeded) => Some(refs::run_result(&cluster, &status).await?),
+            Some(RunPhase::Succeeded) => {
+                Some(refs::run_result(&cluster, &args.run, &status).await?)
+            }
             _ => None,
         };
-        let referenced_steps = step_results(&cluster, &status).await?;
+        let referenced_steps = step_results(&cluster, &args.run, &status).await?;
         print!("{}", render(&run, result.as_ref(), &referenced_steps));
         Ok(ExitCode::SUCCESS)
     })
@@ -40,23 +42,17 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, Invalid> {
 /// The results of steps stored by reference, by step path.
 async fn step_results(
     cluster: &Cluster,
+    run: &str,
     status: &FlowRunStatus,
 ) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
-    let mut maps = BTreeMap::new();
-    for step in &status.steps {
-        let Some(reference) = &step.result_ref else {
-            continue;
+    let mut saved = None;
+    for step in status.steps.iter().filter(|step| step.result_ref.is_some()) {
+        let state = match &saved {
+            Some(state) => state,
+            None => saved.insert(refs::saved(cluster, run).await?),
         };
-        if !maps.contains_key(&reference.config_map) {
-            let data = refs::config_map_data(cluster, reference).await?;
-            maps.insert(reference.config_map.clone(), data);
-        }
-        let value = referenced(
-            &maps[&reference.config_map],
-            reference,
-            Target::Step(&step.path),
-        )?;
+        let value = referenced(state, run, Target::Step(&step.path))?;
         out.insert(step.path.clone(), value);
     }
     Ok(out)

@@ -230,7 +230,7 @@ async fn follow(cluster: &Cluster, name: &str) -> anyhow::Result<ExitCode> {
         waiting_for_approval = suspended;
         match status.phase {
             Some(RunPhase::Succeeded) => {
-                let result = refs::run_result(cluster, &status)
+                let result = refs::run_result(cluster, name, &status)
                     .await
                     .with_context(|| format!("FlowRun {name} succeeded but its result"))?;
                 println!(

@@ -211,6 +211,19 @@ where
 }
 
 /// Runs `work` on a thread for blocking work, so that a slow expression holds no runtime worker.
+/// The saved engine state of FlowRun `run` in `namespace`, with every result wherever it is
+/// stored (the state ConfigMap or the chunks it lists); `None` before the run started. Readers
+/// such as `millrace status` get values too large for the status from it.
+pub async fn saved_state(
+    client: &Client,
+    namespace: &str,
+    run: &str,
+) -> Result<Option<crate::engine::RunState>, Error> {
+    let config_maps = Api::namespaced(client.clone(), namespace);
+    let loaded = persist::load(&config_maps, run).await?;
+    Ok(loaded.map(|loaded| loaded.persisted.state))
+}
+
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work)
         .await
