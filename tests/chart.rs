@@ -158,13 +158,13 @@ fn yaml_files(dir: &Path) -> Result<BTreeMap<String, String>> {
 
 #[test]
 fn the_chart_ships_the_generated_crds() -> Result<()> {
-    // Byte for byte: the chart's copies are refreshed with `cp crds/*.yaml charts/millrace/crds/`.
+    // Byte for byte: both are written by `millrace crds --out crds --out charts/millrace/crds`.
     let generated = yaml_files(&repo().join("crds"))?;
     let shipped = yaml_files(&repo().join(CHART).join("crds"))?;
     assert!(!generated.is_empty());
     assert_eq!(
         shipped, generated,
-        "the chart's CRDs differ from crds/: run `cp crds/*.yaml charts/millrace/crds/`"
+        "the chart's CRDs differ from crds/: run `millrace crds --out crds --out charts/millrace/crds`"
     );
 
     let Some(objects) = render("millrace", "millrace", &[])? else {

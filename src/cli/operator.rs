@@ -17,9 +17,10 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct CrdsArgs {
-    /// Write one file per CRD into DIR (removing stale ones) instead of printing them.
+    /// Write one file per CRD into DIR (removing stale ones) instead of printing them; repeat for
+    /// several directories (`--out crds --out charts/millrace/crds`).
     #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    out: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -71,13 +72,15 @@ pub struct ControllerArgs {
 }
 
 pub fn crds(args: CrdsArgs) -> Result<ExitCode, Invalid> {
-    match args.out {
-        Some(dir) => crdgen::write_dir(&dir)
-            .map_err(|e| Invalid::one(format!("cannot write CRDs to {}: {e}", dir.display())))?,
-        None => print!(
+    if args.out.is_empty() {
+        print!(
             "{}",
             crdgen::render_all().map_err(|e| Invalid::one(format!("cannot render CRDs: {e}")))?
-        ),
+        );
+    }
+    for dir in &args.out {
+        crdgen::write_dir(dir)
+            .map_err(|e| Invalid::one(format!("cannot write CRDs to {}: {e}", dir.display())))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -52,7 +52,7 @@ pub fn write_dir(dir: &std::path::Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// `crds/` is generated; this fails when the code changed and `millrace crds --out crds` was not run.
+    /// `crds/` is generated; this fails when the code changed and the CRDs were not written again.
     #[test]
     fn crds_directory_matches_the_code() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
@@ -66,14 +66,14 @@ mod tests {
         expected.sort();
         assert_eq!(
             on_disk, expected,
-            "crds/ has other files than the code generates: run `millrace crds --out crds`"
+            "crds/ has other files than the code generates: run `millrace crds --out crds --out charts/millrace/crds`"
         );
         for crd in all() {
             let file = dir.join(file_name(&crd));
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(
                 text == to_yaml(&crd).unwrap(),
-                "{} differs from the code: run `millrace crds --out crds`",
+                "{} differs from the code: run `millrace crds --out crds --out charts/millrace/crds`",
                 file.display()
             );
         }
