@@ -6,18 +6,17 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
+use kube::api::PostParams;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::{Flow, FlowRun, crdgen};
+use millrace::k8s::{Flow, FlowRun};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -77,17 +76,7 @@ async fn main() -> Result<()> {
         bail!("no control plane binaries: set MILLRACE_TESTBIN=$(scripts/testbin)");
     };
     let client = cp.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.metadata.name.clone().context("CRD name")?;
-        crds.patch(
-            &name,
-            &PatchParams::apply("bench").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        await_condition(crds.clone(), &name, conditions::is_crd_established()).await?;
-    }
+    support::flows::install_crds(&client).await?;
     let ns = cp.namespace("bench").await;
     let _runner = cp.pod_runner(&ns).await;
     let counts: Counts = Arc::default();

@@ -3,71 +3,20 @@
 
 mod support;
 
+use support::flows::{install_crds, start_controller, step};
+
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{conditions, wait::await_condition};
 use kube::{Api, Client};
-use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
-use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::{Flow, FlowRun, crdgen};
+use millrace::k8s::{Flow, FlowRun};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn install_crds(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.metadata.name.clone().context("CRD name")?;
-        crds.patch(
-            &name,
-            &PatchParams::apply("millrace-test").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        tokio::time::timeout(
-            TIMEOUT,
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await??;
-    }
-    Ok(())
-}
-
-/// Runs the controllers for `ns` until the returned sender is dropped.
-/// The controller's expressions run in worker processes of the millrace binary, as in production.
-fn sandbox() -> Arc<dyn Evaluator> {
-    let config = SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    );
-    Arc::new(Sandbox::new(config).expect("the expression sandbox starts"))
-}
-
-fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let config = Config {
-        namespace: Some(ns.to_string()),
-        resync: Duration::from_secs(5),
-        ..Config::default()
-    };
-    tokio::spawn(controller::run(client, config, sandbox(), async move {
-        let _ = stopped.await;
-    }));
-    stop
-}
-
-fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
-    json!({"id": id, "value": {
-        "type": "rawscript", "language": language, "content": content, "input_transforms": inputs}})
-}
 
 async fn create_flow(client: &Client, ns: &str, name: &str, value: Value) -> Result<()> {
     let flow: Flow = serde_json::from_value(json!({

@@ -3,21 +3,20 @@
 
 mod support;
 
+use support::flows::{install_crds, sandbox};
+
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease as LeaseObject;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{conditions, wait::await_condition};
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::RunPhase;
 use millrace::k8s::health::{self, Readiness};
 use millrace::k8s::leader::{self, Lease};
 use millrace::k8s::metrics::Metrics;
 use millrace::k8s::throttle;
-use millrace::k8s::{Flow, FlowRun, crdgen};
+use millrace::k8s::{Flow, FlowRun};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,26 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn install_crds(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.metadata.name.clone().context("CRD name")?;
-        let apply = PatchParams::apply("millrace-test").force();
-        crds.patch(&name, &apply, &Patch::Apply(&crd)).await?;
-        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
-        tokio::time::timeout(TIMEOUT, established).await??;
-    }
-    Ok(())
-}
-
-fn sandbox() -> Arc<dyn Evaluator> {
-    let config = SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    );
-    Arc::new(Sandbox::new(config).expect("the expression sandbox starts"))
-}
 
 fn config(ns: &str, metrics: &Arc<Metrics>, ready: &Readiness) -> Config {
     Config {

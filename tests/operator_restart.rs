@@ -9,18 +9,18 @@
 
 mod support;
 
+use support::flows::{install_crds, sandbox, step};
+
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
+use kube::api::PostParams;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::controller::{self, Config};
 use millrace::k8s::flowrun::{FlowRunStatus, RunPhase};
 use millrace::k8s::pod::PodDefaults;
-use millrace::k8s::{Flow, FlowRun, crdgen};
+use millrace::k8s::{Flow, FlowRun};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -37,38 +37,6 @@ const FLAKY: [u64; 3] = [5, 10, 15];
 const RUNS: u64 = 2;
 /// A controller incarnation is killed at one of its first this many writes.
 const MOST_WRITES: usize = 14;
-
-async fn install_crds(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.metadata.name.clone().context("CRD name")?;
-        crds.patch(
-            &name,
-            &PatchParams::apply("millrace-test").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        tokio::time::timeout(
-            TIMEOUT,
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await??;
-    }
-    Ok(())
-}
-
-fn sandbox() -> Arc<dyn Evaluator> {
-    let config = SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    );
-    Arc::new(Sandbox::new(config).expect("the expression sandbox starts"))
-}
-
-fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
-    json!({"id": id, "value": {
-        "type": "rawscript", "language": language, "content": content, "input_transforms": inputs}})
-}
 
 fn js(expr: &str) -> Value {
     json!({"type": "javascript", "expr": expr})

@@ -68,6 +68,30 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     Ok(())
 }
 
+/// The expression evaluator the controllers use in tests: worker processes of the millrace
+/// binary, as in production.
+pub fn sandbox() -> Arc<dyn Evaluator> {
+    let config = SandboxConfig::new(
+        env!("CARGO_BIN_EXE_millrace"),
+        vec![WORKER_SUBCOMMAND.to_owned()],
+    );
+    Arc::new(Sandbox::new(config).expect("the expression sandbox starts"))
+}
+
+/// Runs the controllers for `ns` until the returned sender is dropped.
+pub fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = Config {
+        namespace: Some(ns.to_string()),
+        resync: Duration::from_secs(5),
+        ..Config::default()
+    };
+    tokio::spawn(controller::run(client, config, sandbox(), async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
 /// A namespace with the CRDs installed, a pod runner and the controllers, for one test.
 pub struct Setup {
     pub client: Client,
@@ -85,24 +109,7 @@ pub async fn setup(prefix: &str) -> Result<Option<Setup>> {
     install_crds(&client).await?;
     let ns = cp.namespace(prefix).await;
     let runner = cp.pod_runner(&ns).await;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let config = Config {
-        namespace: Some(ns.clone()),
-        resync: Duration::from_secs(5),
-        ..Config::default()
-    };
-    let sandbox: Arc<dyn Evaluator> = Arc::new(Sandbox::new(SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    ))?);
-    tokio::spawn(controller::run(
-        client.clone(),
-        config,
-        sandbox,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let stop = start_controller(client.clone(), &ns);
     Ok(Some(Setup {
         client,
         ns,
