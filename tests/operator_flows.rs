@@ -6,10 +6,13 @@ mod support;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
-use kube::Api;
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, ResourceExt};
+use millrace::k8s::FlowRun;
 use millrace::k8s::flowrun::RunPhase;
 use serde_json::json;
+use std::time::Duration;
 use support::flows::{example, expr, setup, step, step_result};
 
 #[tokio::test]
@@ -211,5 +214,70 @@ async fn the_branches_example_runs_unchanged_and_its_handler_reports_a_declined_
         step_result(&status, "failure"),
         Some(json!({"failed_step": "charge", "reason": "card declined for 5000"}))
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flowrun_created_again_under_its_name_never_reuses_the_earlier_ones_objects() -> Result<()>
+{
+    let Some(t) = setup("flows-again").await? else {
+        return Ok(());
+    };
+    t.modules(
+        "double",
+        json!([step(
+            "twice",
+            "bash",
+            "n=\"$1\"\necho $((n * 2))",
+            json!({"n": expr("flow_input.n")})
+        )]),
+    )
+    .await?;
+    t.run("again", "double", json!({"n": 1})).await?;
+    assert_eq!(t.finished("again").await?.result, Some(json!(2)));
+    let (runs, config_maps, jobs) = (
+        Api::<FlowRun>::namespaced(t.client.clone(), &t.ns),
+        Api::<ConfigMap>::namespaced(t.client.clone(), &t.ns),
+        Api::<Job>::namespaced(t.client.clone(), &t.ns),
+    );
+    // Orphaning keeps the first run's state ConfigMap, Job and Secret for good, as a garbage
+    // collector that has not got to them yet would for a moment.
+    runs.delete("again", &DeleteParams::orphan()).await?;
+    while runs.get_opt("again").await?.is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let earlier_jobs: Vec<String> = jobs
+        .list(&ListParams::default())
+        .await?
+        .iter()
+        .map(|job| job.name_any())
+        .collect();
+    assert_eq!(earlier_jobs.len(), 1, "{earlier_jobs:?}");
+
+    t.run("again", "double", json!({"n": 21})).await?;
+    t.phase_is("again", RunPhase::Pending).await?;
+    let status = runs.get("again").await?.status.context("status")?;
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .context("Ready condition")?;
+    assert_eq!(ready.reason, "EarlierRunState", "{ready:?}");
+    assert!(ready.message.contains("again-state"), "{}", ready.message);
+
+    config_maps
+        .delete("again-state", &DeleteParams::default())
+        .await?;
+    let status = t.finished("again").await?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!(42)), "the new run's own step ran");
+    let now_jobs: Vec<String> = jobs
+        .list(&ListParams::default())
+        .await?
+        .iter()
+        .map(|job| job.name_any())
+        .collect();
+    assert_eq!(now_jobs.len(), 2, "a Job of its own: {now_jobs:?}");
+    assert!(now_jobs.contains(&earlier_jobs[0]));
     Ok(())
 }

@@ -12,10 +12,12 @@ const HASH_LEN: usize = 8;
 /// Name of the Job for one attempt of one step, like `report-loop-a-3-b-a2-1f0c9e2b`.
 ///
 /// The readable part is lossy (case, punctuation and length are folded), so a hash of the exact
-/// identity always follows it: two different attempts never share a name.
-pub fn job_name(run: &str, step_path: &str, attempt: u32) -> String {
+/// identity always follows it: two different attempts never share a name. The identity includes
+/// the run's uid, so a FlowRun deleted and created again under the same name never meets the
+/// Jobs and Secrets of the one before (deleted by garbage collection later, or orphaned).
+pub fn job_name(run: &str, run_uid: &str, step_path: &str, attempt: u32) -> String {
     let readable = format!("{run}-{step_path}-a{attempt}");
-    let digest = short_hash(&[run, step_path, &attempt.to_string()]);
+    let digest = short_hash(&[run, run_uid, step_path, &attempt.to_string()]);
     with_hash(&dns_label(&readable), &digest)
 }
 
@@ -105,26 +107,40 @@ mod tests {
 
     #[test]
     fn job_names_are_readable_and_stable() {
-        let name = job_name("report", "loop_a[3]/b", 2);
+        let name = job_name("report", "uid-1", "loop_a[3]/b", 2);
         assert!(name.starts_with("report-loop-a-3-b-a2-"), "{name}");
-        assert_eq!(name, job_name("report", "loop_a[3]/b", 2));
+        assert_eq!(name, job_name("report", "uid-1", "loop_a[3]/b", 2));
         assert!(is_dns_label(&name));
     }
 
     #[test]
     fn names_that_fold_to_the_same_text_still_differ() {
-        assert_ne!(job_name("r", "loop_a/b", 1), job_name("r", "loop-a/b", 1));
-        assert_ne!(job_name("r", "a", 1), job_name("r", "a", 2));
-        assert_ne!(job_name("ab", "c", 1), job_name("a", "bc", 1));
+        assert_ne!(
+            job_name("r", "uid-1", "loop_a/b", 1),
+            job_name("r", "uid-1", "loop-a/b", 1)
+        );
+        assert_ne!(
+            job_name("r", "uid-1", "a", 1),
+            job_name("r", "uid-1", "a", 2)
+        );
+        assert_ne!(
+            job_name("ab", "uid-1", "c", 1),
+            job_name("a", "uid-1", "bc", 1)
+        );
+        // The same run name, created again: another FlowRun, other Jobs.
+        assert_ne!(
+            job_name("r", "uid-1", "a", 1),
+            job_name("r", "uid-2", "a", 1)
+        );
     }
 
     #[test]
     fn long_identities_fit_in_a_label() {
         let run = "a-very-long-flow-run-name-created-by-a-schedule-1764412345";
         let path = "outer_loop[9999]/inner_loop[1234]/some_step_with_a_long_name";
-        let name = job_name(run, path, 17);
+        let name = job_name(run, "uid-1", path, 17);
         assert!(is_dns_label(&name), "{name} ({} chars)", name.len());
-        assert_ne!(name, job_name(run, path, 18));
+        assert_ne!(name, job_name(run, "uid-1", path, 18));
     }
 
     #[test]

@@ -72,20 +72,30 @@ pub async fn reconcile(
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let now = now_ms();
 
-    let (mut persisted, version, mut chunks) =
-        match persist::load(&config_maps, &identity.name).await? {
-            Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
-            None => match begin::begin(run, &ctx, now).await? {
-                Ok(persisted) => (persisted, None, Vec::new()),
-                Err((phase, reason, message)) => {
-                    write_stopped(&runs, run, phase, reason, message).await?;
-                    return Ok(match phase {
-                        RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
-                        _ => Requeue::await_change(),
-                    });
-                }
-            },
-        };
+    let (mut persisted, version, mut chunks) = match persist::load(&config_maps, &identity.name)
+        .await?
+    {
+        Some(loaded) if loaded.owner_uid.as_deref() != Some(identity.uid.as_str()) => {
+            let message = format!(
+                "ConfigMap {} holds the state of an earlier FlowRun named {}; this run starts once garbage collection removes it (delete it by hand if that run was deleted with orphaning)",
+                store::config_map_name(&identity.name),
+                identity.name
+            );
+            write_stopped(&runs, run, RunPhase::Pending, "EarlierRunState", message).await?;
+            return Ok(Requeue::requeue(Duration::from_secs(2)));
+        }
+        Some(loaded) => (loaded.persisted, loaded.version, loaded.chunks),
+        None => match begin::begin(run, &ctx, now).await? {
+            Ok(persisted) => (persisted, None, Vec::new()),
+            Err((phase, reason, message)) => {
+                write_stopped(&runs, run, phase, reason, message).await?;
+                return Ok(match phase {
+                    RunPhase::Pending => Requeue::requeue(Duration::from_secs(30)),
+                    _ => Requeue::await_change(),
+                });
+            }
+        },
+    };
     let before = version.as_ref().map(|_| persisted.clone());
     // A run that ended at its very start (skipped, failed) ends in this reconcile too.
     let before_outcome = version.as_ref().and_then(|_| persisted.state.outcome());
@@ -106,9 +116,8 @@ pub async fn reconcile(
     let pods = pods_api.list(&selector).await?.items;
     let mut starts = Vec::new();
     if persisted.state.outcome().is_none() {
-        let mut events =
-            finished_attempts(&identity.name, &persisted, &jobs, &pods, &pods_api).await?;
-        telemetry::attempts_finished(&ctx, &identity.name, &events, |job| pod_of(&pods, job));
+        let mut events = finished_attempts(&identity, &persisted, &jobs, &pods, &pods_api).await?;
+        telemetry::attempts_finished(&ctx, &identity, &events, |job| pod_of(&pods, job));
         events::announce_failures(&ctx, run, &events).await;
         if run.spec.cancel {
             events.push(Event::Cancel);
@@ -158,7 +167,7 @@ pub async fn reconcile(
             .state
             .running_attempts()
             .iter()
-            .map(|id| naming::job_name(&identity.name, id.step.as_str(), id.attempt))
+            .map(|id| naming::job_name(&identity.name, &identity.uid, id.step.as_str(), id.attempt))
             .collect(),
     };
     for (job, files) in starts {
@@ -191,7 +200,7 @@ pub async fn reconcile(
         .unwrap_or_default();
     let results = store::results_ref(&identity.name, !chunks.is_empty());
     let generation = run.meta().generation;
-    let status = status::compute(&identity.name, generation, &persisted, &results, previous);
+    let status = status::compute(&identity, generation, &persisted, &results, previous);
     if run.status.as_ref() != Some(&status) {
         patch_status(&runs, &identity.name, &status).await?;
     }
@@ -320,7 +329,7 @@ async fn release(jobs: &Api<Job>, name: &str, ttl: i32) -> Result<(), Error> {
 
 /// `StepFinished` for every running attempt whose Job or pod has ended.
 async fn finished_attempts(
-    run: &str,
+    run: &RunIdentity,
     persisted: &Persisted,
     jobs: &BTreeMap<String, Job>,
     pods: &[Pod],
@@ -328,7 +337,7 @@ async fn finished_attempts(
 ) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();
     for id in persisted.state.running_attempts() {
-        let name = naming::job_name(run, id.step.as_str(), id.attempt);
+        let name = naming::job_name(&run.name, &run.uid, id.step.as_str(), id.attempt);
         let Some(job) = jobs.get(&name) else { continue };
         let outcome = match observe(job, pod_of(pods, &name)) {
             Observation::Running => continue,

@@ -17,6 +17,9 @@ pub struct Loaded {
     pub version: Option<String>,
     /// The chunks it lists.
     pub chunks: Vec<String>,
+    /// The uid of the FlowRun it belongs to: an earlier run of the same name leaves its state
+    /// until garbage collection removes it (or for good, if it was deleted with orphaning).
+    pub owner_uid: Option<String>,
 }
 
 /// The saved state of run `run`, if it was saved.
@@ -32,10 +35,16 @@ pub async fn load(config_maps: &Api<ConfigMap>, run: &str) -> Result<Option<Load
             None => return Err(store::StoreError::ChunkMissing { name: name.clone() }.into()),
         }
     }
+    let owner_uid = state
+        .owner_references()
+        .iter()
+        .find(|owner| owner.kind == "FlowRun")
+        .map(|owner| owner.uid.clone());
     Ok(Some(Loaded {
         persisted: store::from_config_maps(&state, &chunks)?,
         version: state.metadata.resource_version,
         chunks: names,
+        owner_uid,
     }))
 }
 

@@ -6,6 +6,7 @@ use super::store::Persisted;
 use crate::engine::{Phase, RunOutcome, StepView};
 use crate::k8s::flowrun::{FlowRunStatus, LoopStatus, ResultRef, RunPhase, StepStatus};
 use crate::k8s::naming;
+use crate::k8s::pod::RunIdentity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::Value;
 
@@ -19,10 +20,10 @@ const MAX_NESTED: usize = 100;
 /// Error messages in conditions are cut to this many bytes.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-/// Status of run `name` (generation `generation`) whose results are saved at `results`;
+/// Status of `run` (generation `generation`) whose results are saved at `results`;
 /// `previous` conditions keep their transition times when their status did not change.
 pub fn compute(
-    name: &str,
+    run: &RunIdentity,
     generation: Option<i64>,
     persisted: &Persisted,
     results: &ResultRef,
@@ -46,7 +47,7 @@ pub fn compute(
         .iter()
         .map(|view| {
             let value = state.results.get(view.path.as_str());
-            step_status(name, view, value, results, &mut budget)
+            step_status(run, view, value, results, &mut budget)
         })
         .collect();
     let loops = views
@@ -137,7 +138,7 @@ fn listed(views: Vec<StepView>) -> Vec<StepView> {
 }
 
 fn step_status(
-    run: &str,
+    run: &RunIdentity,
     view: &StepView,
     value: Option<&Value>,
     results_at: &ResultRef,
@@ -154,7 +155,8 @@ fn step_status(
         _ => {}
     }
     StepStatus {
-        job: (view.attempts > 0).then(|| naming::job_name(run, &path, view.attempts)),
+        job: (view.attempts > 0)
+            .then(|| naming::job_name(&run.name, &run.uid, &path, view.attempts)),
         phase: serde_json::to_value(view.phase)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

@@ -6,7 +6,7 @@ use crate::engine::Event;
 use crate::k8s::flowrun::FlowRun;
 use crate::k8s::metrics::{ControllerKind, RunSource};
 use crate::k8s::naming;
-use crate::k8s::pod::STEP_CONTAINER;
+use crate::k8s::pod::{RunIdentity, STEP_CONTAINER};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -37,18 +37,18 @@ pub fn run_phases(runs: Store<DeserializeGuard<FlowRun>>) -> RunSource {
     })
 }
 
-/// Records the step attempts of run `run` that `events` report finished. `pod_of` finds an
+/// Records the step attempts of `run` that `events` report finished. `pod_of` finds an
 /// attempt's pod by Job name. A reconcile whose state save then conflicts is redone and counts
 /// its attempts again; that is rare and the counter errs high by those.
 pub fn attempts_finished<'a>(
     ctx: &Context,
-    run: &str,
+    run: &RunIdentity,
     events: &[Event],
     pod_of: impl Fn(&str) -> Option<&'a Pod>,
 ) {
     for event in events {
         if let Event::StepFinished { id, outcome } = event {
-            let job = naming::job_name(run, id.step.as_str(), id.attempt);
+            let job = naming::job_name(&run.name, &run.uid, id.step.as_str(), id.attempt);
             let ran = pod_of(&job).and_then(container_run_time);
             ctx.config.metrics.attempt_finished(outcome.is_ok(), ran);
         }

@@ -109,7 +109,7 @@ pub enum BuildError {
 /// The Job of an attempt and the Secret (same name) its pod reads the code and arguments from.
 pub fn build(plan: &AttemptPlan) -> Result<(Job, Secret), BuildError> {
     let path = plan.id.step.as_str();
-    let name = naming::job_name(&plan.run.name, path, plan.id.attempt);
+    let name = naming::job_name(&plan.run.name, &plan.run.uid, path, plan.id.attempt);
     let language =
         Language::from_name(&plan.spec.language).ok_or_else(|| BuildError::Language {
             step: path.into(),

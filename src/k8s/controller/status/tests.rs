@@ -14,7 +14,12 @@ fn compute(
     previous: &[Condition],
 ) -> FlowRunStatus {
     let results = results_ref(name, false);
-    super::compute(name, generation, persisted, &results, previous)
+    let run = RunIdentity {
+        name: name.into(),
+        namespace: "ns".into(),
+        uid: "uid-1".into(),
+    };
+    super::compute(&run, generation, persisted, &results, previous)
 }
 
 fn flow() -> crate::flow::OpenFlow {
@@ -64,7 +69,10 @@ fn a_running_run_shows_progress_and_its_current_step() {
     assert_eq!(status.progress.as_deref(), Some("1/2"));
     assert_eq!(status.current_step.as_deref(), Some("b"));
     assert_eq!(status.steps[0].result, Some(json!(1)));
-    assert_eq!(status.steps[1].job, Some(naming::job_name("r", "b", 1)));
+    assert_eq!(
+        status.steps[1].job,
+        Some(naming::job_name("r", "uid-1", "b", 1))
+    );
     let reconciling = status
         .conditions
         .iter()

@@ -61,7 +61,7 @@ fn pod_spec(job: &Job) -> &PodSpec {
 fn the_job_is_named_labelled_owned_and_bounded() {
     let id = id("loop[3]/b", 2);
     let (job, cm) = build_with(&id, &spec("python3", "def main(): pass", json!({})), None).unwrap();
-    let name = naming::job_name("report", "loop[3]/b", 2);
+    let name = naming::job_name("report", "uid-1", "loop[3]/b", 2);
     assert_eq!(job.metadata.name.as_deref(), Some(name.as_str()));
     assert_eq!(cm.metadata.name.as_deref(), Some(name.as_str()));
     let labels = job.metadata.labels.as_ref().unwrap();
