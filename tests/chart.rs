@@ -309,11 +309,12 @@ async fn finished(
             "the chart's RBAC refused the operator: {refused:#?}"
         );
         let run = runs.get(name).await?;
-        let phase = run.status.as_ref().and_then(|s| s.phase);
-        if matches!(
-            phase,
-            Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-        ) {
+        if run
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(RunPhase::has_ended)
+        {
             return Ok(run);
         }
         if tokio::time::Instant::now() > deadline {

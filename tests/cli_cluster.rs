@@ -97,13 +97,8 @@ impl Setup {
     }
 
     async fn finished(&self, name: &str) -> Result<FlowRun> {
-        self.wait_for(name, |p| {
-            matches!(
-                p,
-                Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-            )
-        })
-        .await
+        self.wait_for(name, |p| p.is_some_and(RunPhase::has_ended))
+            .await
     }
 
     /// Creates the Flow or FlowRun of a manifest file, as `kubectl create -f` would.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::flows::{install_crds, start_controller, step};
+use support::flows::{install_crds, run_ended, start_controller, step};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
@@ -48,26 +48,6 @@ async fn create_run(
     Ok(())
 }
 
-/// Waits until the run reaches a final phase and returns it.
-async fn finished(client: &Client, ns: &str, name: &str) -> Result<FlowRun> {
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let run = runs.get(name).await?;
-        let phase = run.status.as_ref().and_then(|s| s.phase);
-        if matches!(
-            phase,
-            Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-        ) {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("FlowRun {name} did not finish: {:#?}", run.status);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_example_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Result<()> {
     let Some(cp) = support::control_plane().await else {
@@ -92,7 +72,7 @@ async fn the_example_bash_step_feeds_a_python_step_and_the_run_succeeds() -> Res
         .create(&PostParams::default(), &run)
         .await?;
 
-    let run = finished(&client, &ns, "count-and-double-1").await?;
+    let run = run_ended(&client, &ns, "count-and-double-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"doubled": 42})));
@@ -169,7 +149,7 @@ async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_
     create_flow(&client, &ns, "good", json!({"modules": [module]})).await?;
     create_run(&client, &ns, "good-1", "good", json!({})).await?;
 
-    let run = finished(&client, &ns, "good-1").await?;
+    let run = run_ended(&client, &ns, "good-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.steps[0].attempts, 2);
@@ -250,7 +230,7 @@ async fn hostile_expressions_fail_their_own_objects_and_the_controller_keeps_ser
     assert_eq!(ready.status, "False");
     assert!(ready.message.contains("too deeply"), "{}", ready.message);
 
-    let spin = finished(&client, &ns, "spin-1")
+    let spin = run_ended(&client, &ns, "spin-1")
         .await?
         .status
         .context("status")?;
@@ -258,7 +238,7 @@ async fn hostile_expressions_fail_their_own_objects_and_the_controller_keeps_ser
     let error = spin.error.context("spin-1 has an error")?.to_string();
     assert!(error.contains("time limit"), "{error}");
 
-    let fine = finished(&client, &ns, "fine-1")
+    let fine = run_ended(&client, &ns, "fine-1")
         .await?
         .status
         .context("status")?;
@@ -291,7 +271,7 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
     create_flow(&client, &ns, "huge", huge).await?;
     create_run(&client, &ns, "huge-1", "huge", json!({})).await?;
 
-    let status = finished(&client, &ns, "large-1")
+    let status = run_ended(&client, &ns, "large-1")
         .await?
         .status
         .context("status")?;
@@ -322,7 +302,7 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
     ));
     create_flow(&client, &ns, "bloat", json!({"modules": modules})).await?;
     create_run(&client, &ns, "bloat-1", "bloat", json!({})).await?;
-    let status = finished(&client, &ns, "bloat-1")
+    let status = run_ended(&client, &ns, "bloat-1")
         .await?
         .status
         .context("status")?;
@@ -351,7 +331,7 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
         .count();
     assert_eq!(chunks, 3, "1.8 MB of results in chunks of 768 KiB");
 
-    let status = finished(&client, &ns, "huge-1")
+    let status = run_ended(&client, &ns, "huge-1")
         .await?
         .status
         .context("status")?;
@@ -397,7 +377,7 @@ async fn a_suspended_run_resumes_on_approval_and_a_canceled_one_stops_its_job() 
         &Patch::Merge(&approve),
     )
     .await?;
-    let status = finished(&client, &ns, "approval-1")
+    let status = run_ended(&client, &ns, "approval-1")
         .await?
         .status
         .context("status")?;
@@ -419,7 +399,7 @@ async fn a_suspended_run_resumes_on_approval_and_a_canceled_one_stops_its_job() 
     let cancel = json!({"spec": {"cancel": true}});
     runs.patch("slow-1", &PatchParams::default(), &Patch::Merge(&cancel))
         .await?;
-    let status = finished(&client, &ns, "slow-1")
+    let status = run_ended(&client, &ns, "slow-1")
         .await?
         .status
         .context("status")?;
@@ -525,7 +505,7 @@ async fn a_step_past_its_timeout_fails_with_a_timeout_error() -> Result<()> {
     slow["timeout"] = json!(2);
     create_flow(&client, &ns, "timeout", json!({"modules": [slow]})).await?;
     create_run(&client, &ns, "timeout-1", "timeout", json!({})).await?;
-    let status = finished(&client, &ns, "timeout-1")
+    let status = run_ended(&client, &ns, "timeout-1")
         .await?
         .status
         .context("status")?;

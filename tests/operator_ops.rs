@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::flows::{install_crds, sandbox};
+use support::flows::{install_crds, run_ended, sandbox};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
@@ -60,26 +60,6 @@ async fn create_flow_and_run(client: &Client, ns: &str, name: &str, modules: Val
     Ok(())
 }
 
-/// Waits until the run reaches a final phase and returns it.
-async fn finished(client: &Client, ns: &str, name: &str) -> Result<FlowRun> {
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let run = runs.get(name).await?;
-        let phase = run.status.as_ref().and_then(|s| s.phase);
-        if matches!(
-            phase,
-            Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-        ) {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("FlowRun {name} did not finish: {:#?}", run.status);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// `GET path` over plain HTTP/1.1: the status code and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
@@ -134,7 +114,7 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
     ));
     let modules = json!([bash("hello", "echo '{\"said\": \"hello\"}'")]);
     create_flow_and_run(&client, &ns, "hello", modules).await?;
-    let run = finished(&client, &ns, "hello-1").await?;
+    let run = run_ended(&client, &ns, "hello-1").await?;
     assert_eq!(
         run.status.as_ref().and_then(|s| s.phase),
         Some(RunPhase::Succeeded)
@@ -340,7 +320,7 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
 
     first.kill();
     wait_for_holder(&client, &ns, &second.identity).await?;
-    let run = finished(&client, &ns, "handover-1").await?;
+    let run = run_ended(&client, &ns, "handover-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"n": 2})));
@@ -429,7 +409,7 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
         json!([bash("hello", "echo '\"hi\"'")]),
     )
     .await?;
-    let run = finished(&client, &ns, "hello-1").await?;
+    let run = run_ended(&client, &ns, "hello-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     let (_, text) = get(addr, "/metrics").await?;

@@ -179,11 +179,11 @@ async fn run_with_kills(
         let ended = async {
             loop {
                 let status = runs.get("restart-1").await?.status;
-                let phase = status.as_ref().and_then(|s| s.phase);
-                if matches!(
-                    phase,
-                    Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-                ) {
+                if status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(RunPhase::has_ended)
+                {
                     return anyhow::Ok(status.context("status")?);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

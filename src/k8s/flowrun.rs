@@ -87,6 +87,16 @@ pub enum RunPhase {
     Canceled,
 }
 
+impl RunPhase {
+    /// Succeeded, Failed or Canceled: nothing more happens to the run.
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowRunStatus {

@@ -158,21 +158,8 @@ impl Setup {
 
     /// The status once the run reaches a final phase.
     pub async fn finished(&self, name: &str) -> Result<FlowRunStatus> {
-        let runs: Api<FlowRun> = Api::namespaced(self.client.clone(), &self.ns);
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            let status = runs.get(name).await?.status.unwrap_or_default();
-            if matches!(
-                status.phase,
-                Some(RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)
-            ) {
-                return Ok(status);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("FlowRun {name} did not finish: {status:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let run = run_ended(&self.client, &self.ns, name).await?;
+        Ok(run.status.unwrap_or_default())
     }
 
     /// The step paths the run started Jobs for.
@@ -205,6 +192,27 @@ impl Setup {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(())
+    }
+}
+
+/// Waits until run `name` in `ns` reaches a final phase and returns it.
+pub async fn run_ended(client: &Client, ns: &str, name: &str) -> Result<FlowRun> {
+    let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let run = runs.get(name).await?;
+        if run
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(RunPhase::has_ended)
+        {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("FlowRun {name} did not finish: {:#?}", run.status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

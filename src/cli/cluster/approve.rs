@@ -63,9 +63,7 @@ pub fn cancel(args: CancelArgs) -> Result<ExitCode, Invalid> {
     block_on(async {
         let cluster = Cluster::connect(&args.target).await?;
         let run = cluster.run(&args.run).await?;
-        if let Some(phase @ (RunPhase::Succeeded | RunPhase::Failed | RunPhase::Canceled)) =
-            run.status.and_then(|s| s.phase)
-        {
+        if let Some(phase) = run.status.and_then(|s| s.phase).filter(|p| p.has_ended()) {
             return Err(Invalid::one(format!(
                 "FlowRun \"{}\" has already ended ({phase:?}): nothing to cancel",
                 args.run

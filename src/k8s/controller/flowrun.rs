@@ -124,15 +124,15 @@ pub async fn reconcile(
         }
         events.extend(new_approvals(run, &mut persisted));
         let secrets = resolver::fetch_secrets(&ctx.client, &ns, &persisted.library.secrets).await?;
-        let resolver = ClusterResolver {
-            library: persisted.library.clone(),
-            secrets,
-        };
         let (driven, started) = {
             // The engine evaluates expressions in the sandbox, which blocks while they run.
             let (ctx, identity) = (ctx.clone(), identity.clone());
             blocking(move || {
+                // The resolver holds the run's library while the engine runs, then gives it back.
+                let library = std::mem::take(&mut persisted.library);
+                let resolver = ClusterResolver { library, secrets };
                 let starts = drive(&mut persisted, events, &identity, &ctx, &resolver, now);
+                persisted.library = resolver.library;
                 (persisted, starts)
             })
             .await
