@@ -17,6 +17,7 @@
 #![allow(dead_code, unused_imports, reason = "shared by several test binaries")]
 
 pub mod accounts;
+pub mod built;
 pub mod certs;
 pub mod chart;
 pub mod control_plane;
