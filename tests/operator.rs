@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::flows::{install_crds, run_ended, start_controller, step};
+use support::flows::{big_results, install_crds, run_ended, start_controller, step};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
@@ -280,26 +280,7 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
     assert!(status.steps[0].result.is_none() && status.steps[0].result_ref.is_some());
 
     // Six results of 300 KB outgrow one ConfigMap: they are saved in chunks, and read back whole.
-    let mut modules: Vec<Value> = (0..6)
-        .map(|i| {
-            step(
-                &format!("s{i}"),
-                "python3",
-                &format!("def main():\n    return '{i}' * 300000"),
-                json!({}),
-            )
-        })
-        .collect();
-    let seen = (0..6)
-        .map(|i| format!("[results.s{i}.length, results.s{i}[0], results.s{i}[299999]]"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    modules.push(step(
-        "check",
-        "python3",
-        "def main(seen):\n    return seen",
-        json!({"seen": {"type": "javascript", "expr": format!("[{seen}]")}}),
-    ));
+    let (modules, seen) = big_results("s", 6, 300_000);
     create_flow(&client, &ns, "bloat", json!({"modules": modules})).await?;
     create_run(&client, &ns, "bloat-1", "bloat", json!({})).await?;
     let status = run_ended(&client, &ns, "bloat-1")
@@ -307,10 +288,7 @@ async fn large_results_travel_intact_and_oversized_ones_fail_clearly() -> Result
         .status
         .context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
-    let seen: Vec<Value> = (0..6)
-        .map(|i| json!([300000, i.to_string(), i.to_string()]))
-        .collect();
-    assert_eq!(status.result, Some(json!(seen)));
+    assert_eq!(status.result, Some(seen));
     let reference = status.steps[0]
         .result_ref
         .as_ref()

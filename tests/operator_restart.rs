@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::flows::{install_crds, sandbox, step};
+use support::flows::{big_results, install_crds, sandbox, step};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
@@ -343,29 +343,7 @@ async fn killed_while_results_are_saved_in_chunks_the_controller_loses_none() ->
     let seed = seed()?.wrapping_add(1000);
     install_crds(&cp.client()).await?;
     const BIG: usize = 4;
-    let mut modules: Vec<Value> = (0..BIG)
-        .map(|i| {
-            step(
-                &format!("big{i}"),
-                "python3",
-                &format!("def main():\n    return '{i}' * 400000"),
-                json!({}),
-            )
-        })
-        .collect();
-    let seen = (0..BIG)
-        .map(|i| format!("[results.big{i}.length, results.big{i}[0], results.big{i}[399999]]"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    modules.push(step(
-        "check",
-        "python3",
-        "def main(seen):\n    return seen",
-        json!({"seen": js(&format!("[{seen}]"))}),
-    ));
-    let expected: Vec<Value> = (0..BIG)
-        .map(|i| json!([400000, i.to_string(), i.to_string()]))
-        .collect();
+    let (modules, expected) = big_results("big", BIG, 400_000);
 
     let mut namespaces = Vec::new();
     for _ in 0..RUNS {
@@ -386,7 +364,7 @@ async fn killed_while_results_are_saved_in_chunks_the_controller_loses_none() ->
         println!("{ns}: {} kills: {:?}", outcome.kills.len(), outcome.kills);
         let status = outcome.status;
         assert_eq!(status.phase, Some(RunPhase::Succeeded), "{ns}: {status:#?}");
-        assert_eq!(status.result, Some(json!(expected)), "{ns}");
+        assert_eq!(status.result, Some(expected.clone()), "{ns}");
         each_attempt_ran_once(ns, runner, jobs, BIG + 1).await;
         kills += outcome.kills.len();
     }

@@ -216,6 +216,37 @@ pub async fn run_ended(client: &Client, ns: &str, name: &str) -> Result<FlowRun>
     }
 }
 
+/// A flow of `count` python steps `{prefix}0…` each returning `bytes` characters, then a step
+/// `check` returning each one's length, first and last character as JSON sees them; and the
+/// result `check` must give when every result arrived whole.
+pub fn big_results(prefix: &str, count: usize, bytes: usize) -> (Vec<Value>, Value) {
+    let mut modules: Vec<Value> = (0..count)
+        .map(|i| {
+            let code = format!("def main():\n    return '{i}' * {bytes}");
+            step(&format!("{prefix}{i}"), "python3", &code, json!({}))
+        })
+        .collect();
+    let last = bytes - 1;
+    let seen = (0..count)
+        .map(|i| {
+            format!(
+                "[results.{prefix}{i}.length, results.{prefix}{i}[0], results.{prefix}{i}[{last}]]"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    modules.push(step(
+        "check",
+        "python3",
+        "def main(seen):\n    return seen",
+        json!({"seen": expr(&format!("[{seen}]"))}),
+    ));
+    let expected = (0..count)
+        .map(|i| json!([bytes, i.to_string(), i.to_string()]))
+        .collect();
+    (modules, Value::Array(expected))
+}
+
 pub fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
     json!({"id": id, "value": {
         "type": "rawscript", "language": language, "content": content, "input_transforms": inputs}})
