@@ -14,9 +14,9 @@ use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
-use millrace::k8s::controller::{self, Config};
-use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::{Flow, FlowRun};
+use millrace::k8s::api::flowrun::RunPhase;
+use millrace::k8s::api::{Flow, FlowRun};
+use millrace::k8s::operator::{self, Config};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -84,7 +84,7 @@ async fn main() -> Result<()> {
         namespace: Some(ns.clone()),
         ..Config::default()
     };
-    tokio::spawn(controller::run(
+    tokio::spawn(operator::run_controllers(
         counted_client(cp, counts.clone())?,
         config,
         Arc::new(Sandbox::new(SandboxConfig::new(

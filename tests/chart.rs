@@ -16,9 +16,9 @@ use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
-use millrace::k8s::controller::{self, Config};
-use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::{Flow, FlowRun};
+use millrace::k8s::api::flowrun::RunPhase;
+use millrace::k8s::api::{Flow, FlowRun};
+use millrace::k8s::operator::{self, Config};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -231,9 +231,14 @@ fn start_operator(
     );
     let sandbox = Arc::new(Sandbox::new(sandbox)?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(controller::run(client, config, sandbox, async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(operator::run_controllers(
+        client,
+        config,
+        sandbox,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Ok(stop)
 }
 

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::{Flow, FlowRun};
+use millrace::k8s::api::flowrun::RunPhase;
+use millrace::k8s::api::{Flow, FlowRun};
 use serde_json::{Value, json};
 use std::time::Duration;
 

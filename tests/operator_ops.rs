@@ -10,13 +10,13 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease as LeaseObject;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use millrace::k8s::controller::{self, Config};
-use millrace::k8s::flowrun::RunPhase;
-use millrace::k8s::health::{self, Readiness};
-use millrace::k8s::leader::{self, Lease};
-use millrace::k8s::metrics::Metrics;
-use millrace::k8s::throttle;
-use millrace::k8s::{Flow, FlowRun};
+use millrace::k8s::api::flowrun::RunPhase;
+use millrace::k8s::api::{Flow, FlowRun};
+use millrace::k8s::operator::health::{self, Readiness};
+use millrace::k8s::operator::leader::{self, Lease};
+use millrace::k8s::operator::metrics::Metrics;
+use millrace::k8s::operator::throttle;
+use millrace::k8s::operator::{self, Config};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +104,7 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
     // The controller's client is paced as in production, tighter.
     let paced = throttle::client(cp.config().clone(), 20.0, 5)?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let controllers = tokio::spawn(controller::run(
+    let controllers = tokio::spawn(operator::run_controllers(
         paced,
         config(&ns, &metrics, &ready),
         sandbox(),

@@ -17,10 +17,10 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use millrace::k8s::controller::{self, Config};
-use millrace::k8s::flowrun::{FlowRunStatus, RunPhase};
-use millrace::k8s::pod::PodDefaults;
-use millrace::k8s::{Flow, FlowRun};
+use millrace::k8s::api::flowrun::{FlowRunStatus, RunPhase};
+use millrace::k8s::api::{Flow, FlowRun};
+use millrace::k8s::operator::PodDefaults;
+use millrace::k8s::operator::{self, Config};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -168,7 +168,7 @@ async fn run_with_kills(
             earlier,
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let controller = tokio::spawn(controller::run(
+        let controller = tokio::spawn(operator::run_controllers(
             switch.client.clone(),
             config.clone(),
             evaluator.clone(),

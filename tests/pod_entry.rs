@@ -2,8 +2,10 @@
 //! Secret written to a directory, its environment with the mount paths replaced.
 
 use millrace::engine::{AttemptId, StepPath, StepSpec};
-use millrace::k8s::pod::report::{self, Report};
-use millrace::k8s::pod::{AttemptPlan, PodDefaults, RunIdentity, build};
+use millrace::k8s::api::pod::report::{self, Report};
+use millrace::k8s::operator::controllers::flowrun::job::{
+    AttemptPlan, PodDefaults, RunIdentity, build,
+};
 use serde_json::{Value, json};
 use std::process::Command;
 

@@ -2,12 +2,12 @@
 
 use super::Invalid;
 use crate::expr::{Evaluator, Sandbox, SandboxConfig};
-use crate::k8s::controller::{self, Config};
-use crate::k8s::crdgen;
-use crate::k8s::leader::{self, Ended, Lease};
-use crate::k8s::pod::PodDefaults;
-use crate::k8s::throttle;
-use crate::k8s::{health, metrics::Metrics};
+use crate::k8s::api::crdgen;
+use crate::k8s::operator::PodDefaults;
+use crate::k8s::operator::leader::{self, Ended, Lease};
+use crate::k8s::operator::throttle;
+use crate::k8s::operator::{self, Config};
+use crate::k8s::operator::{health, metrics::Metrics};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -162,7 +162,7 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
         ));
         tracing::info!(metrics = %args.metrics_addr, "millrace controller started");
         let Some(lease) = lease else {
-            controller::run(client, config, evaluator, shutdown_signal()).await;
+            operator::run_controllers(client, config, evaluator, shutdown_signal()).await;
             return Ok(ExitCode::SUCCESS);
         };
         match leader::run(client, config, evaluator, lease, shutdown_signal()).await {

@@ -1,5 +1,6 @@
 //! The values a run produces, kept apart from the control state so that a caller can persist them
-//! elsewhere (the operator keeps them in ConfigMaps, the control state in FlowRun status).
+//! apart (the operator keeps both in the run's state ConfigMap, the results under their own key
+//! or in chunk ConfigMaps once they grow; FlowRun status only shows them).
 //!
 //! Keys are step paths: `a` holds step `a`'s result (or its error once it failed), a loop's key holds
 //! the array of its iteration results, filled as iterations finish. Keys with a `#` suffix hold

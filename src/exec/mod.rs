@@ -1,6 +1,8 @@
 //! Executors: where a step attempt actually runs. The engine decides *what* runs; an executor
-//! carries it out and reports the result. [`local::LocalExecutor`] runs local processes; a
-//! Kubernetes executor implements the same [`Executor`] trait with Jobs.
+//! carries it out and reports the result. [`local::LocalExecutor`] runs local processes for
+//! `millrace run`. On Kubernetes no [`Executor`] is involved: the FlowRun controller
+//! (`k8s::operator::controllers::flowrun`) turns each attempt into a Job and reads its outcome
+//! back at a later reconcile.
 
 mod error;
 pub mod local;

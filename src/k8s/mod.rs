@@ -1,18 +1,9 @@
-//! Kubernetes resources of the `millrace.dev` group.
+//! Kubernetes. Two parts, and the first never depends on the second:
+//! - [`api`]: the `millrace.dev/v1alpha1` resources and the rules every reader of them shares
+//!   (object naming, the path annotation, how a step pod reports back). The CLI's cluster
+//!   commands and the operator both use it.
+//! - [`operator`]: the controller process: leader election, health, metrics, API throttling, and
+//!   one folder per controller under `operator/controllers/`.
 
-pub mod controller;
-pub mod crdgen;
-pub mod flow;
-pub mod flowrun;
-pub mod health;
-pub mod leader;
-pub mod metrics;
-pub mod naming;
-pub mod pod;
-mod schema;
-pub mod script;
-pub mod throttle;
-
-pub use flow::{Flow, FlowSpec, FlowStatus};
-pub use flowrun::{FlowRun, FlowRunSpec, FlowRunStatus};
-pub use script::{Script, ScriptSpec};
+pub mod api;
+pub mod operator;

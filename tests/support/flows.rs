@@ -9,9 +9,9 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use kube::{Api, Client};
 use millrace::expr::{Evaluator, Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
-use millrace::k8s::controller::{self, Config};
-use millrace::k8s::flowrun::{FlowRunStatus, RunPhase};
-use millrace::k8s::{Flow, FlowRun, crdgen};
+use millrace::k8s::api::flowrun::{FlowRunStatus, RunPhase};
+use millrace::k8s::api::{Flow, FlowRun, crdgen};
+use millrace::k8s::operator::{self, Config};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -86,9 +86,14 @@ pub fn start_controller(client: Client, ns: &str) -> oneshot::Sender<()> {
         resync: Duration::from_secs(5),
         ..Config::default()
     };
-    tokio::spawn(controller::run(client, config, sandbox(), async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(operator::run_controllers(
+        client,
+        config,
+        sandbox(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     stop
 }
 

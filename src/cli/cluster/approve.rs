@@ -4,7 +4,7 @@
 use super::{ApproveArgs, CancelArgs, Cluster, block_on};
 use crate::cli::Invalid;
 use crate::cli::inputs::json_object;
-use crate::k8s::flowrun::{Approval, FlowRunSpec, RunPhase};
+use crate::k8s::api::flowrun::{Approval, FlowRunSpec, RunPhase};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use std::process::ExitCode;

@@ -4,9 +4,9 @@
 use super::{Cluster, LogsArgs, block_on};
 use crate::cli::Invalid;
 use crate::engine::StepError;
-use crate::k8s::naming;
-use crate::k8s::pod::job::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
-use crate::k8s::pod::{Observation, RESULT_NONCE_ANNOTATION, STEP_CONTAINER, observe, report};
+use crate::k8s::api::naming;
+use crate::k8s::api::pod::{ATTEMPT_LABEL, RUN_LABEL, STEP_PATH_ANNOTATION};
+use crate::k8s::api::pod::{Observation, RESULT_NONCE_ANNOTATION, STEP_CONTAINER, observe, report};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};

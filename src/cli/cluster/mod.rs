@@ -9,7 +9,7 @@ mod status;
 mod submit;
 
 use super::Invalid;
-use crate::k8s::FlowRun;
+use crate::k8s::api::FlowRun;
 use clap::Args;
 use kube::{Api, Client};
 use std::process::ExitCode;

@@ -3,8 +3,8 @@
 
 use super::Cluster;
 use crate::engine::{RunOutcome, RunState};
-use crate::k8s::controller;
-use crate::k8s::flowrun::FlowRunStatus;
+use crate::k8s::api::flowrun::FlowRunStatus;
+use crate::k8s::operator;
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -34,7 +34,7 @@ pub async fn run_result(
 
 /// The engine state the operator saved for `run`, results included.
 pub async fn saved(cluster: &Cluster, run: &str) -> anyhow::Result<RunState> {
-    controller::saved_state(&cluster.client, &cluster.namespace, run)
+    operator::saved_state(&cluster.client, &cluster.namespace, run)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the saved state of FlowRun \"{run}\": {e}"))?
         .ok_or_else(|| {

@@ -3,8 +3,8 @@
 use super::refs::{self, Target, referenced};
 use super::{Cluster, StatusArgs, block_on};
 use crate::cli::Invalid;
-use crate::k8s::FlowRun;
-use crate::k8s::flowrun::{FlowRunStatus, RunPhase, StepStatus};
+use crate::k8s::api::FlowRun;
+use crate::k8s::api::flowrun::{FlowRunStatus, RunPhase, StepStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::Value;
@@ -214,7 +214,7 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::flowrun::{FlowRef, FlowRunSpec, LoopStatus};
+    use crate::k8s::api::flowrun::{FlowRef, FlowRunSpec, LoopStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use serde_json::json;
 

@@ -6,9 +6,9 @@ use super::{Cluster, Failure, SubmitArgs, block_on};
 use crate::cli::inputs::parse_inputs;
 use crate::cli::{Invalid, load_valid};
 use crate::flow::{self, LoadedFlow};
-use crate::k8s::flow::{Flow, FlowSpec, Runtime};
-use crate::k8s::flowrun::{FlowRef, FlowRunSpec, FlowRunStatus, RunPhase};
-use crate::k8s::{FlowRun, naming};
+use crate::k8s::api::flowrun::{FlowRef, FlowRunSpec, FlowRunStatus, RunPhase};
+use crate::k8s::api::{Flow, FlowSpec, PodSettings};
+use crate::k8s::api::{FlowRun, naming};
 use anyhow::Context;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
@@ -140,7 +140,7 @@ fn inline_spec(path: &Path, loaded: LoadedFlow) -> Result<FlowSpec, Invalid> {
 }
 
 /// `spec.runtime` of a Flow manifest file; `None` for a plain flow file or a folder.
-fn manifest_runtime(path: &Path) -> Result<Option<Runtime>, Invalid> {
+fn manifest_runtime(path: &Path) -> Result<Option<PodSettings>, Invalid> {
     if path.is_dir() {
         return Ok(None);
     }
@@ -318,7 +318,7 @@ fn took(status: &FlowRunStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::flowrun::StepStatus;
+    use crate::k8s::api::flowrun::StepStatus;
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,82 @@
+//! Kubernetes Events on a FlowRun (`kubectl describe flowrun`): steps starting, retried and
+//! failing, and the run's end. Best effort: an Event that cannot be written is logged, not retried.
+
+use crate::engine::{Event as RunEvent, RunOutcome};
+use crate::k8s::api::flowrun::FlowRun;
+use crate::k8s::operator::Context;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+/// The most an Event's note may hold.
+const MAX_NOTE: usize = 1000;
+
+pub async fn emit(ctx: &Context, run: &FlowRun, type_: EventType, reason: &str, note: String) {
+    let mut note = note;
+    if note.len() > MAX_NOTE {
+        let mut cut = MAX_NOTE - 3;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
+        tracing::warn!(run = %run.meta().name.as_deref().unwrap_or("?"), "cannot write Event {reason}: {error}");
+    }
+}
+
+/// A Warning for every attempt among `finished` that failed.
+pub async fn announce_failures(ctx: &Context, run: &FlowRun, finished: &[RunEvent]) {
+    for event in finished {
+        if let RunEvent::StepFinished {
+            id,
+            outcome: Err(e),
+        } = event
+        {
+            let note = format!(
+                "step {} attempt {}: {}: {}",
+                id.step, id.attempt, e.name, e.message
+            );
+            emit(ctx, run, EventType::Warning, "StepFailed", note).await;
+        }
+    }
+}
+
+/// How the run ended.
+pub async fn announce_end(ctx: &Context, run: &FlowRun, outcome: RunOutcome) {
+    let (type_, reason, note) = match outcome {
+        RunOutcome::Succeeded(_) => (
+            EventType::Normal,
+            "RunSucceeded",
+            "the run succeeded".into(),
+        ),
+        RunOutcome::Skipped => (
+            EventType::Normal,
+            "RunSkipped",
+            "the flow's skip_expr was true".into(),
+        ),
+        RunOutcome::Canceled => (
+            EventType::Normal,
+            "RunCanceled",
+            "spec.cancel was set".into(),
+        ),
+        RunOutcome::Failed(e) => (
+            EventType::Warning,
+            "RunFailed",
+            format!(
+                "step {}: {}: {}",
+                e.step_id.as_deref().unwrap_or("?"),
+                e.name,
+                e.message
+            ),
+        ),
+    };
+    emit(ctx, run, type_, reason, note).await;
+}
