@@ -4,7 +4,7 @@ use super::job::RunIdentity;
 use super::library::Library;
 use super::resolver::ClusterResolver;
 use super::saved::Persisted;
-use crate::engine::{self, Env};
+use crate::engine::{self, Env, RunState};
 use crate::expr::InProcess;
 use crate::flow::OpenFlow;
 use serde_json::{Value, json};
@@ -29,6 +29,11 @@ pub fn started(flow: OpenFlow, inputs: Value) -> Persisted {
         resolver: &ClusterResolver::default(),
     };
     let (state, _) = engine::start(&flow, inputs, 7, &env, 1_000).unwrap();
+    persisted(flow, state)
+}
+
+/// A run of `flow` in `state`, started at 1 000 ms, nothing approved yet.
+pub fn persisted(flow: OpenFlow, state: RunState) -> Persisted {
     Persisted {
         flow,
         library: Library::default(),

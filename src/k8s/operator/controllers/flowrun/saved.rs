@@ -225,6 +225,7 @@ fn owned_meta(run: &RunIdentity, name: String) -> ObjectMeta {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures;
     use super::super::resolver::ClusterResolver;
     use super::*;
     use crate::engine::{self, Env};
@@ -233,33 +234,15 @@ mod tests {
     use serde_json::json;
 
     fn persisted(input: serde_json::Value) -> Persisted {
-        let flow: OpenFlow = serde_json::from_value(json!({"summary": "one", "value": {"modules": [
-            {"id": "a", "value": {"type": "rawscript", "language": "bash", "content": "echo", "input_transforms": {}}},
-        ]}}))
-        .unwrap();
-        let evaluator = InProcess::default();
-        let env = Env {
-            evaluator: &evaluator,
-            resolver: &ClusterResolver::default(),
-        };
-        let (state, _) = engine::start(&flow, json!({"input": input}), 7, &env, 1_000).unwrap();
+        let persisted = fixtures::started(fixtures::bash_flow(&["a"]), json!({"input": input}));
         Persisted {
-            flow,
-            library: Library::default(),
-            runtime: None,
-            state,
             approvals_seen: 1,
-            started_ms: 1_000,
-            finished_ms: None,
+            ..persisted
         }
     }
 
     fn run() -> RunIdentity {
-        RunIdentity {
-            name: "r".into(),
-            namespace: "ns".into(),
-            uid: "u".into(),
-        }
+        fixtures::identity()
     }
 
     #[test]
@@ -334,13 +317,8 @@ mod tests {
         }
         assert!(state.outcome().is_some());
         let persisted = Persisted {
-            flow,
-            library: Library::default(),
-            runtime: None,
-            state,
-            approvals_seen: 0,
-            started_ms: 1_000,
             finished_ms: Some(3_000),
+            ..fixtures::persisted(flow, state)
         };
         let Stored { state, chunks } = to_config_maps(&run(), &persisted).unwrap();
         assert_eq!(chunks.len(), 3, "2 MB of results");

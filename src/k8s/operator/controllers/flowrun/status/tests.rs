@@ -1,4 +1,4 @@
-use super::super::library::Library;
+use super::super::fixtures;
 use super::super::resolver::ClusterResolver;
 use super::super::saved::results_ref;
 use super::*;
@@ -52,13 +52,8 @@ fn persisted(outcomes: Vec<Result<Value, StepError>>) -> Persisted {
     }
     let finished_ms = state.outcome().map(|_| 73_000);
     Persisted {
-        flow,
-        library: Library::default(),
-        runtime: None,
-        state,
-        approvals_seen: 0,
-        started_ms: 1_000,
         finished_ms,
+        ..fixtures::persisted(flow, state)
     }
 }
 
@@ -167,15 +162,7 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
         json!((0..ITERATIONS).collect::<Vec<_>>()),
     );
     let size = |state: &crate::engine::RunState| {
-        let persisted = Persisted {
-            flow: flow.clone(),
-            library: Library::default(),
-            runtime: None,
-            state: state.clone(),
-            approvals_seen: 0,
-            started_ms: 1_000,
-            finished_ms: None,
-        };
+        let persisted = fixtures::persisted(flow.clone(), state.clone());
         let status = compute("wide", Some(1), &persisted, &[]);
         serde_json::to_string(&status).unwrap().len()
     };
@@ -200,13 +187,8 @@ fn status_stays_small_for_a_loop_of_ten_thousand_iterations() {
     let total = state.running_attempts().remove(0);
     finish(&mut state, total, json!("y".repeat(2048)));
     let persisted = Persisted {
-        flow: flow.clone(),
-        library: Library::default(),
-        runtime: None,
-        state,
-        approvals_seen: 0,
-        started_ms: 1_000,
         finished_ms: Some(9_000),
+        ..fixtures::persisted(flow.clone(), state)
     };
     let status = compute("wide", Some(1), &persisted, &[]);
     assert_eq!(status.phase, Some(RunPhase::Succeeded));
