@@ -318,7 +318,7 @@ fn fields_of(expression: &str) -> Result<Vec<String>, String> {
 fn field_problem(fields: &[String], error: &croner::errors::CronError) -> String {
     let offset = 6 - fields.len();
     for (i, text) in fields.iter().enumerate() {
-        let mut probe = vec!["*"; 6];
+        let mut probe = ["*"; 6];
         probe[0] = "0";
         probe[i + offset] = text;
         if let Err(e) = CronParser::builder()
@@ -375,3 +375,7 @@ fn first_second(
 #[cfg(test)]
 #[path = "cron_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "cron_dst_tests.rs"]
+mod dst_tests;
