@@ -9,3 +9,4 @@ pub mod graph;
 pub mod hub;
 pub mod k8s;
 pub mod run;
+pub mod schedule;

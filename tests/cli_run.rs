@@ -4,18 +4,11 @@ mod support;
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use support::http::serve;
+use support::local::millrace;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-
-fn millrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_millrace"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the millrace binary runs")
-}
 
 /// Runs with `--json` and returns (exit code, stdout as JSON, stderr).
 fn run_json(flow: &Path, extra: &[&str]) -> (i32, Value, String) {

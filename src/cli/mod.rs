@@ -6,6 +6,7 @@ mod inputs;
 mod operator;
 mod preview;
 mod run;
+mod schedule;
 mod view;
 
 use crate::expr::InProcess;
@@ -53,6 +54,9 @@ enum Command {
     Approve(cluster::ApproveArgs),
     /// Cancel a FlowRun: its running steps are stopped.
     Cancel(cluster::CancelArgs),
+    /// Cron schedules: check an expression's next fire times.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 #[derive(Args)]
@@ -116,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => cluster::logs(args),
         Command::Approve(args) => cluster::approve(args),
         Command::Cancel(args) => cluster::cancel(args),
+        Command::Schedule(command) => schedule::run(command),
     };
     result.unwrap_or_else(|Invalid(lines)| {
         for (i, line) in lines.iter().enumerate() {

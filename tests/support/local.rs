@@ -1,6 +1,16 @@
 //! Helpers for tests of local runs.
 
 use millrace::exec::runners::Toolchain;
+use std::process::{Command, Output, Stdio};
+
+/// Runs the millrace binary with `args`, no stdin, and collects its output.
+pub fn millrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the millrace binary runs")
+}
 
 /// True when bun or deno is installed. Under CI their absence is an error, not a skip.
 pub fn typescript_available() -> bool {
