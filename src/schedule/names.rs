@@ -3,7 +3,7 @@
 //! A scheduled run's name is a function of the schedule and the instant, so creating it twice
 //! (after a restart, a repeated reconcile, or from a second replica) meets the existing run.
 
-use crate::k8s::naming::derived_name;
+use crate::k8s::api::naming::derived_name;
 use chrono::{DateTime, Utc};
 
 /// `<schedule>-<unix seconds>`, shortened with a hash when too long for a DNS label.
@@ -26,7 +26,7 @@ pub fn manual_run_name(schedule: &str, now: DateTime<Utc>, entropy: u64) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::naming::MAX_NAME;
+    use crate::k8s::api::naming::MAX_NAME;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
