@@ -2,6 +2,12 @@
 //! skipped run keeps its result, a loop's own `stop_after_if`, `sleep` after its step, Python's
 //! argument and result conventions, bash's `set -e`, string results and merged output.
 
+mod conformance_flows;
+
+use conformance_flows::{
+    expr, loop_stopped_after_an_iteration, python, sleep_after_the_step, step, stopped_and_skipped,
+    with,
+};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 
@@ -29,46 +35,15 @@ fn run(modules: Value, value_fields: Value) -> (i32, Value) {
     (out.status.code().unwrap(), value)
 }
 
-fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
-    json!({"id": id, "value": {
-        "type": "rawscript", "language": language, "content": content, "input_transforms": inputs}})
-}
-
-fn python(id: &str, content: &str, inputs: Value) -> Value {
-    step(id, "python3", content, inputs)
-}
-
 fn bash(id: &str, content: &str) -> Value {
     step(id, "bash", content, json!({}))
 }
 
-fn expr(source: &str) -> Value {
-    json!({"type": "javascript", "expr": source})
-}
-
-fn with(mut module: Value, fields: Value) -> Value {
-    module
-        .as_object_mut()
-        .unwrap()
-        .extend(fields.as_object().cloned().unwrap());
-    module
-}
-
 #[test]
 fn a_skipped_run_keeps_the_result_it_reached() {
-    let stop = with(
-        python(
-            "check",
-            "def main():\n    return {'nothing': 'to do'}",
-            json!({}),
-        ),
-        json!({"stop_after_if": {"expr": "result.nothing", "skip_if_stopped": true}}),
-    );
+    let (modules, expected) = stopped_and_skipped();
+    assert_eq!(run(modules, json!({})), (0, expected));
     let never = python("never", "def main():\n    return 'ran'", json!({}));
-    assert_eq!(
-        run(json!([stop, never.clone()]), json!({})),
-        (0, json!({"nothing": "to do"}))
-    );
     assert_eq!(
         run(json!([never]), json!({"skip_expr": "true"})),
         (0, json!("stopped early"))
@@ -77,24 +52,8 @@ fn a_skipped_run_keeps_the_result_it_reached() {
 
 #[test]
 fn stop_after_if_on_a_loop_module_breaks_it_after_the_iteration() {
-    let body = json!([python(
-        "a",
-        "def main(n):\n    return n * 10",
-        json!({"n": expr("flow_input.iter.value")})
-    )]);
-    let for_loop = with(
-        json!({"id": "l", "value": {"type": "forloopflow", "iterator": expr("[1, 2, 3, 4]"), "modules": body}}),
-        json!({"stop_after_if": {"expr": "result >= 20"}}),
-    );
-    let after = python(
-        "after",
-        "def main(l):\n    return {'loop': l}",
-        json!({"l": expr("results.l")}),
-    );
-    assert_eq!(
-        run(json!([for_loop, after]), json!({})),
-        (0, json!({"loop": [10, 20]}))
-    );
+    let (modules, expected) = loop_stopped_after_an_iteration();
+    assert_eq!(run(modules, json!({})), (0, expected));
 
     let body = json!([python(
         "a",
@@ -113,20 +72,8 @@ fn stop_after_if_on_a_loop_module_breaks_it_after_the_iteration() {
 
 #[test]
 fn sleep_runs_after_its_step_and_reads_the_steps_result() {
-    let first = with(
-        python(
-            "first",
-            "import time\ndef main():\n    return {'wait': 0.4, 'at': time.time()}",
-            json!({}),
-        ),
-        json!({"sleep": expr("result.wait")}),
-    );
-    let second = python(
-        "second",
-        "import time\ndef main(first):\n    return time.time() - first['at'] >= first['wait']",
-        json!({"first": expr("results.first")}),
-    );
-    assert_eq!(run(json!([first, second]), json!({})), (0, json!(true)));
+    let (modules, expected) = sleep_after_the_step(0.4);
+    assert_eq!(run(modules, json!({})), (0, expected));
 }
 
 #[test]
