@@ -411,13 +411,13 @@ value:
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_u64().unwrap())
+        .map(|v| v.as_str().unwrap().parse::<u64>().unwrap())
         .max();
     assert_eq!(most, Some(3), "three iterations at a time: {result}");
     let (code, result, stderr) = run_json(&flow, &["--max-parallel", "1"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        result.as_array().unwrap().iter().all(|v| v == 1),
+        result.as_array().unwrap().iter().all(|v| v == "1"),
         "--max-parallel 1: {result}"
     );
 }
@@ -512,7 +512,7 @@ spec:
         value:
           type: rawscript
           language: bash
-          content: echo '[1, 2]'
+          content: echo '[1, 2]' > result.json
 "#,
     );
     let (code, result, stderr) = run_json(&manifest, &[]);

@@ -88,7 +88,7 @@ async fn python_exception_fails_with_name_message_and_stack() {
 
 #[tokio::test]
 async fn python_non_json_result_fails_clearly() {
-    let script = "def main():\n    return float('nan')\n";
+    let script = "def main():\n    a = []\n    a.append(a)\n    return a\n";
     let err = run("python3", script, json!({})).await.result.unwrap_err();
     assert_eq!(err.name, "ResultNotJson", "{err:?}");
     assert!(err.message.contains("cannot be encoded as JSON"), "{err:?}");
@@ -107,7 +107,7 @@ async fn python_missing_main_and_hard_exit_fail() {
     assert!(err.message.contains("no function `main`"), "{err:?}");
     let script = "import os, sys\ndef main():\n    sys.stderr.write('dying\\n')\n    os._exit(3)\n";
     let err = run("python3", script, json!({})).await.result.unwrap_err();
-    let expected = "the process exited with code 3; last stderr lines:\ndying";
+    let expected = "the process exited with code 3; last output lines:\ndying";
     assert_eq!(err, error("ExecutionErr", expected));
 }
 
@@ -129,7 +129,11 @@ async fn bash_positional_args_and_result_channels() {
     .await;
     assert_eq!(out.result.unwrap(), json!("hello, world"));
     let out = run("bash", "echo '{\"n\": 3}'\n", json!({})).await;
-    assert_eq!(out.result.unwrap(), json!({"n": 3}));
+    assert_eq!(
+        out.result.unwrap(),
+        json!("{\"n\": 3}"),
+        "the last line is a string"
+    );
     let script = "echo noise\necho '[1,2]' > result.json\n";
     assert_eq!(
         run("bash", script, json!({})).await.result.unwrap(),
@@ -143,14 +147,26 @@ async fn bash_positional_args_and_result_channels() {
 }
 
 #[tokio::test]
-async fn bash_runs_with_errexit_and_pipefail() {
-    let script = "false | true\necho unreachable\n";
+async fn bash_runs_with_errexit_but_without_pipefail_and_merges_its_output() {
+    let script = "false | true\necho reached\n";
+    let out = run("bash", script, json!({})).await;
+    assert_eq!(out.result.unwrap(), json!("reached"));
+    let script = "false\necho unreachable\n";
     let err = run("bash", script, json!({})).await.result.unwrap_err();
     assert_eq!(err, error("ExecutionErr", "the process exited with code 1"));
-    let script = "echo 'to stderr' >&2\nexit 4\n";
-    let err = run("bash", script, json!({})).await.result.unwrap_err();
-    let expected = "the process exited with code 4; last stderr lines:\nto stderr";
-    assert_eq!(err, error("ExecutionErr", expected));
+    let script = "echo 'to stdout'\necho 'to stderr' >&2\nexit 4\n";
+    let dir = tempfile::tempdir().unwrap();
+    let out = executor(&dir, 1)
+        .run(key("a"), spec("bash", script, json!({})))
+        .await;
+    let expected = "the process exited with code 4; last output lines:\nto stdout\nto stderr";
+    assert_eq!(out.result.unwrap_err(), error("ExecutionErr", expected));
+    let log = std::fs::read_to_string(out.stdout_log.unwrap()).unwrap();
+    assert_eq!(
+        log, "to stdout\nto stderr\n",
+        "stderr is merged in the order written"
+    );
+    assert_eq!(out.stderr_log, None);
 }
 
 #[tokio::test]
@@ -164,7 +180,7 @@ async fn every_attempt_gets_a_fresh_working_directory() {
             attempt,
         };
         let out = exec.run(key, spec("bash", script, json!({}))).await;
-        assert_eq!(out.result.unwrap(), json!(0));
+        assert_eq!(out.result.unwrap(), json!("0"));
     }
 }
 
@@ -225,7 +241,8 @@ async fn the_global_limit_bounds_concurrent_attempts() {
         .collect();
     let mut most = 0;
     for task in tasks {
-        most = most.max(task.await.unwrap().result.unwrap().as_u64().unwrap());
+        let seen = task.await.unwrap().result.unwrap();
+        most = most.max(seen.as_str().unwrap().parse::<u64>().unwrap());
     }
     assert_eq!(most, 2, "two attempts should overlap, never more");
 }

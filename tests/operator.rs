@@ -243,7 +243,7 @@ async fn hostile_expressions_fail_their_own_objects_and_the_controller_keeps_ser
         .status
         .context("status")?;
     assert_eq!(fine.phase, Some(RunPhase::Succeeded), "{fine:#?}");
-    assert_eq!(fine.result, Some(json!(42)));
+    assert_eq!(fine.result, Some(json!("42")));
     Ok(())
 }
 

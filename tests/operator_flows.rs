@@ -66,8 +66,8 @@ async fn branchone_picks_its_branch_or_the_default_and_branchall_runs_every_bran
     let status = t.finished("all-1").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     let result = status.result.context("result")?;
-    assert_eq!(result[0], json!(1), "{result}");
-    assert_eq!(result[1], json!(2), "{result}");
+    assert_eq!(result[0], json!("1"), "{result}");
+    assert_eq!(result[1], json!("2"), "{result}");
     assert_eq!(result[2]["error"]["step_id"], "broken", "{result}");
     assert_eq!(
         t.ran("all-1").await?,
@@ -234,7 +234,7 @@ async fn a_flowrun_created_again_under_its_name_never_reuses_the_earlier_ones_ob
     )
     .await?;
     t.run("again", "double", json!({"n": 1})).await?;
-    assert_eq!(t.finished("again").await?.result, Some(json!(2)));
+    assert_eq!(t.finished("again").await?.result, Some(json!("2")));
     let (runs, config_maps, jobs) = (
         Api::<FlowRun>::namespaced(t.client.clone(), &t.ns),
         Api::<ConfigMap>::namespaced(t.client.clone(), &t.ns),
@@ -270,7 +270,11 @@ async fn a_flowrun_created_again_under_its_name_never_reuses_the_earlier_ones_ob
         .await?;
     let status = t.finished("again").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
-    assert_eq!(status.result, Some(json!(42)), "the new run's own step ran");
+    assert_eq!(
+        status.result,
+        Some(json!("42")),
+        "the new run's own step ran"
+    );
     let now_jobs: Vec<String> = jobs
         .list(&ListParams::default())
         .await?

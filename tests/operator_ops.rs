@@ -295,8 +295,8 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
 
     // The first step outlives the leader: the standby must pick it up where it was.
     let modules = json!([
-        bash("slow", "sleep 4\necho '{\"n\": 1}'"),
-        bash("after", "echo '{\"n\": 2}'"),
+        bash("slow", "sleep 4\necho '{\"n\": 1}' > result.json"),
+        bash("after", "echo '{\"n\": 2}' > result.json"),
     ]);
     create_flow_and_run(&client, &ns, "handover", modules).await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);

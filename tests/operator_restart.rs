@@ -62,11 +62,11 @@ fn flow() -> Value {
     let odd = step(
         "odd",
         "bash",
-        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\"",
+        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\" > result.json",
         json!({"sq": js("results.square")}),
     );
     json!({"modules": [
-        step("seed", "bash", "echo 7", json!({})),
+        step("seed", "bash", "echo 7 > result.json", json!({})),
         step("items", "python3", "def main(seed, count):\n    return [{'n': i, 'seed': seed} for i in range(1, count + 1)]",
              json!({"seed": js("results.seed"), "count": js("flow_input.count")})),
         {"id": "each", "value": {

@@ -109,7 +109,18 @@ fn python_results_and_errors_come_back_through_the_termination_message() {
 fn bash_arguments_and_results_follow_the_local_conventions() {
     let script = "name=\"$1\"\ncount=\"$2\"\necho \"hi $name\"\necho \"[$count, \\\"$name\\\"]\"\n";
     let ran = run_step("bash", script, json!({"name": "a b", "count": 3}), 1 << 20);
-    assert_eq!(result(&ran), Ok(json!([3, "a b"])));
+    assert_eq!(
+        result(&ran),
+        Ok(json!("[3, \"a b\"]")),
+        "the last line is a string"
+    );
+    let script = "false | true\necho out\necho err >&2";
+    let ran = run_step("bash", script, json!({}), 1 << 20);
+    assert_eq!(
+        result(&ran),
+        Ok(json!("err")),
+        "no pipefail; stderr merged in order"
+    );
     let ran = run_step("bash", "echo oops >&2\nexit 4", json!({}), 1 << 20);
     let err = result(&ran).unwrap_err();
     assert!(

@@ -131,7 +131,7 @@ fn report(
 ) -> ExitCode {
     let (document, succeeded, word) = match outcome {
         RunOutcome::Succeeded(result) => (result.clone(), true, "succeeded"),
-        RunOutcome::Skipped => (Value::Null, true, "was skipped"),
+        RunOutcome::Skipped(result) => (result.clone(), true, "was skipped"),
         RunOutcome::Failed(error) => (json!(error), false, "failed"),
         RunOutcome::Canceled => (
             json!({"name": "Canceled", "message": "the run was canceled"}),
@@ -150,7 +150,7 @@ fn report(
             eprintln!("error{step}: {}: {}", error.name, error.message);
         }
         RunOutcome::Canceled => {}
-        RunOutcome::Succeeded(_) | RunOutcome::Skipped => println!(
+        RunOutcome::Succeeded(_) | RunOutcome::Skipped(_) => println!(
             "{}",
             serde_json::to_string_pretty(&document).expect("JSON values serialize")
         ),

@@ -85,10 +85,15 @@ pub struct StepSpec {
 pub enum RunOutcome {
     Succeeded(Value),
     Failed(StepError),
-    /// `skip_expr` was true, or a top-level `stop_after_if` with `skip_if_stopped` fired.
-    Skipped,
+    /// `skip_expr` was true, or a top-level `stop_after_if` with `skip_if_stopped` fired. The
+    /// value is the result reached, as Windmill keeps it: the stopping step's result, or
+    /// [`SKIPPED_BY_SKIP_EXPR`] for `skip_expr`.
+    Skipped(Value),
     Canceled,
 }
+
+/// The result of a flow whose `skip_expr` was true (Windmill's text for it).
+pub const SKIPPED_BY_SKIP_EXPR: &str = "stopped early";
 
 /// A step's error, shaped like Windmill's: `{name, message, stack, step_id}`. Executors leave
 /// `step_id` empty; the engine fills it with the failing module's id.

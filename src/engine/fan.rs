@@ -1,6 +1,7 @@
 //! Modules that run numbered children: `forloopflow` (an iteration per item), `whileloopflow`
 //! (iterations until a `stop_after_if` breaks it) and `branchall` (a child per branch). Children
-//! run one at a time, or up to a limit when parallel; their results fill an array, in order.
+//! run one at a time, or up to a limit when parallel; their results fill an array, in order. A
+//! sequential loop's own `stop_after_if` is checked after each iteration, on its result.
 
 use super::api::{Action, EngineError, StepError};
 use super::eval;
@@ -99,7 +100,7 @@ pub(crate) fn drive(
             continue;
         }
         fan.running.remove(&index);
-        if let Some(end) = settle(fan, index, outcome, module, path, rt) {
+        if let Some(end) = settle(fan, index, outcome, module, ctx, path, rt) {
             return Ok(end);
         }
     }
@@ -119,7 +120,7 @@ pub(crate) fn drive(
                 fan.running.insert(index, body);
             }
             outcome => {
-                if let Some(end) = settle(fan, index, outcome, module, path, rt) {
+                if let Some(end) = settle(fan, index, outcome, module, ctx, path, rt) {
                     return Ok(end);
                 }
             }
@@ -188,6 +189,7 @@ fn settle(
     index: u32,
     outcome: Outcome,
     module: &FlowModule,
+    ctx: &Ctx,
     path: &StepPath,
     rt: &mut Runtime,
 ) -> Option<Outcome> {
@@ -196,6 +198,13 @@ fn settle(
     let value = match outcome {
         Outcome::Done(value) | Outcome::Complete { value, .. } => {
             fan.succeeded += 1;
+            match stops_after_iteration(module, ctx, path, &value, rt) {
+                Ok(stop) => fan.broken |= stop,
+                Err(error) => {
+                    cancel_running(fan, path, rt);
+                    return Some(Outcome::Failed(error));
+                }
+            }
             value
         }
         Outcome::Stopped { value, .. } if is_loop => {
@@ -221,6 +230,34 @@ fn settle(
         *slot = value;
     }
     None
+}
+
+/// The loop module's own `stop_after_if`, with `result` = the iteration's result: true breaks the
+/// loop (Windmill checks it after every iteration of a sequential loop, never on the whole
+/// array, and it ends only the loop). A parallel loop starts its iterations regardless.
+fn stops_after_iteration(
+    module: &FlowModule,
+    ctx: &Ctx,
+    path: &StepPath,
+    result: &Value,
+    rt: &Runtime,
+) -> Result<bool, StepError> {
+    let sequential = match &module.value {
+        ModuleValue::ForLoop(l) => !l.parallel,
+        ModuleValue::WhileLoop(_) => true,
+        _ => false,
+    };
+    match module.stop_after_if.as_ref().filter(|_| sequential) {
+        Some(stop) => eval::predicate(
+            ctx,
+            rt,
+            &stop.expr,
+            Some(result.clone()),
+            path,
+            "stop_after_if",
+        ),
+        None => Ok(false),
+    }
 }
 
 fn skips_failure(module: &FlowModule, index: u32) -> bool {

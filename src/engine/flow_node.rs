@@ -18,7 +18,8 @@ pub(crate) enum FlowStatus {
     Pending,
     Succeeded(Value),
     Failed(StepError),
-    Skipped,
+    /// Ended early by a `stop_after_if` with `skip_if_stopped`, with the stopping step's result.
+    Skipped(Value),
 }
 
 /// Drives the flow at `path` (root or a subflow module's path); its inputs are in the store.
@@ -41,7 +42,10 @@ pub(crate) fn drive(
             } => {
                 return Ok(FlowStatus::Succeeded(v));
             }
-            Outcome::Stopped { skipped: true, .. } => return Ok(FlowStatus::Skipped),
+            Outcome::Stopped {
+                value: v,
+                skipped: true,
+            } => return Ok(FlowStatus::Skipped(v)),
             Outcome::Failed(error) => error,
         };
         if value.failure_module.is_none() {

@@ -34,8 +34,8 @@ mod store;
 mod subflow;
 
 pub use api::{
-    Action, EngineError, Env, Event, ResolveError, ResolvedScript, Resolver, RunOutcome, StepError,
-    StepSpec,
+    Action, EngineError, Env, Event, ResolveError, ResolvedScript, Resolver, RunOutcome,
+    SKIPPED_BY_SKIP_EXPR, StepError, StepSpec,
 };
 pub use path::{AttemptId, Segment, StepPath};
 pub use progress::{LoopProgress, Phase, RunProgress, StepView};

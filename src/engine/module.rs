@@ -1,5 +1,5 @@
-//! One module's life in its sequence: `skip_if`, `mock` and `sleep` before it starts, the work
-//! itself (delegated by type), then `stop_after_if` and `suspend` once it succeeded.
+//! One module's life in its sequence: `skip_if` and `mock` before it starts, the work itself
+//! (delegated by type), then `stop_after_if`, `suspend` and `sleep` once it succeeded.
 
 use super::api::{Action, EngineError, StepError};
 use super::outcome::{Entered, Outcome};
@@ -9,7 +9,7 @@ use super::scope::{Ctx, RESUME_KEY};
 use super::seq::mismatch;
 use super::state::Node;
 use super::{branch, eval, fan, script, subflow};
-use crate::flow::{FlowModule, ModuleValue, Suspend};
+use crate::flow::{FlowModule, InputTransform, ModuleValue, Suspend};
 use serde_json::Value;
 
 /// Enters a module: decides whether it runs at all, then starts it (or finishes it at once).
@@ -35,28 +35,6 @@ pub(crate) fn enter(
     if let Some(mock) = module.mock.as_ref().filter(|m| m.enabled) {
         return Ok(Entered::Now(Outcome::Done(mock.return_value.clone())));
     }
-    if let Some(sleep) = &module.sleep {
-        let seconds = eval::transform(ctx, rt, sleep, path, "sleep")
-            .and_then(|v| eval::seconds(&v, path, "sleep"));
-        match seconds {
-            Ok(s) if s > 0.0 => {
-                let until_ms = rt.now + (s * 1000.0).round() as u64;
-                return Ok(Entered::Node(Node::Sleeping { until_ms }));
-            }
-            Ok(_) => {}
-            Err(e) => return Ok(Entered::Now(Outcome::Failed(e))),
-        }
-    }
-    begin(module, ctx, path, rt)
-}
-
-/// Starts the module's work by type.
-fn begin(
-    module: &FlowModule,
-    ctx: &Ctx,
-    path: &StepPath,
-    rt: &mut Runtime,
-) -> Result<Entered, EngineError> {
     Ok(match &module.value {
         ModuleValue::RawScript(_) | ModuleValue::Script(_) => script::begin(),
         ModuleValue::Flow(flow) => subflow::begin(flow, ctx, path, rt),
@@ -81,14 +59,11 @@ pub(crate) fn drive(
     rt: &mut Runtime,
 ) -> Result<Outcome, EngineError> {
     match (node, &module.value) {
-        (Node::Sleeping { until_ms }, _) if *until_ms > rt.now => Ok(Outcome::Pending),
-        (node @ Node::Sleeping { .. }, _) => match begin(module, ctx, path, rt)? {
-            Entered::Node(started) => {
-                *node = started;
-                drive(node, module, ctx, path, rt)
-            }
-            Entered::Now(outcome) => Ok(outcome),
-        },
+        (Node::Sleeping { until_ms, .. }, _) if *until_ms > rt.now => Ok(Outcome::Pending),
+        (Node::Sleeping { .. }, _) => Ok(Outcome::Complete {
+            value: stored(rt, path),
+            skipped: false,
+        }),
         (Node::Script(leaf), ModuleValue::RawScript(_) | ModuleValue::Script(_)) => {
             Ok(script::drive(leaf, module, ctx, path, rt))
         }
@@ -100,14 +75,26 @@ pub(crate) fn drive(
             branch::drive(*branch, body, b, ctx, path, rt)
         }
         (Node::Subflow(flow), ModuleValue::Flow(sref)) => subflow::drive(flow, sref, ctx, path, rt),
-        (
-            Node::Suspended {
+        (node @ Node::Suspended { .. }, _) if module.suspend.is_some() => {
+            let Node::Suspended {
                 approvals,
                 until_ms,
-                ..
-            },
-            _,
-        ) if module.suspend.is_some() => Ok(suspended(approvals, *until_ms, module, path, rt)),
+                attempts,
+                sleep_until,
+            } = node
+            else {
+                unreachable!("matched as suspended")
+            };
+            let (attempts, sleep_until) = (*attempts, *sleep_until);
+            let outcome = suspended(approvals, *until_ms, module, path, rt);
+            match (&outcome, sleep_until) {
+                (Outcome::Complete { .. }, Some(until_ms)) if until_ms > rt.now => {
+                    *node = Node::Sleeping { until_ms, attempts };
+                    Ok(Outcome::Pending)
+                }
+                _ => Ok(outcome),
+            }
+        }
         (_, value) => Err(mismatch(
             path,
             format!("the state does not fit a `{}` module", value.type_name()),
@@ -115,9 +102,9 @@ pub(crate) fn drive(
     }
 }
 
-/// Applies `stop_after_if` (and, for loops and branchall, `stop_after_all_iters_if`) and
-/// `suspend` to a module that succeeded with `value` after `attempts` attempts. `Err` is the
-/// suspended node to keep.
+/// Applies `stop_after_if` (for loops it was checked after each iteration instead; for loops and
+/// branchall `stop_after_all_iters_if`), then `suspend` and `sleep` to a module that succeeded
+/// with `value` after `attempts` attempts. `Err` is the suspended or sleeping node to keep.
 pub(crate) fn after_success(
     module: &FlowModule,
     ctx: &Ctx,
@@ -126,12 +113,16 @@ pub(crate) fn after_success(
     attempts: u32,
     rt: &mut Runtime,
 ) -> Result<Outcome, Node> {
-    let fans_out = matches!(
+    let is_loop = matches!(
         module.value,
-        ModuleValue::ForLoop(_) | ModuleValue::WhileLoop(_) | ModuleValue::BranchAll(_)
+        ModuleValue::ForLoop(_) | ModuleValue::WhileLoop(_)
     );
+    let fans_out = is_loop || matches!(module.value, ModuleValue::BranchAll(_));
     let checks = [
-        ("stop_after_if", module.stop_after_if.as_ref()),
+        (
+            "stop_after_if",
+            module.stop_after_if.as_ref().filter(|_| !is_loop),
+        ),
         (
             "stop_after_all_iters_if",
             module.stop_after_all_iters_if.as_ref().filter(|_| fans_out),
@@ -155,6 +146,10 @@ pub(crate) fn after_success(
             Err(e) => return Ok(Outcome::Failed(e)),
         }
     }
+    let sleep_until = match sleep_after(module, ctx, path, &value, rt) {
+        Ok(until) => until,
+        Err(e) => return Ok(Outcome::Failed(e)),
+    };
     match module.suspend.as_ref().filter(|s| required_events(s) > 0) {
         Some(suspend) => {
             rt.store.insert(path.as_str().to_string(), value);
@@ -166,13 +161,51 @@ pub(crate) fn after_success(
                 approvals: 0,
                 until_ms,
                 attempts,
+                sleep_until,
             })
         }
-        None => Ok(Outcome::Complete {
-            value,
-            skipped: false,
-        }),
+        None => match sleep_until {
+            Some(until_ms) => {
+                rt.store.insert(path.as_str().to_string(), value);
+                Err(Node::Sleeping { until_ms, attempts })
+            }
+            None => Ok(Outcome::Complete {
+                value,
+                skipped: false,
+            }),
+        },
     }
+}
+
+/// When the next module may start after this one succeeded with `value`, if its `sleep` delays
+/// it. As in Windmill, the sleep comes after the step, sees its result as `result` (and as
+/// `previous_result`), and applies only when a module follows in the same sequence.
+fn sleep_after(
+    module: &FlowModule,
+    ctx: &Ctx,
+    path: &StepPath,
+    value: &Value,
+    rt: &mut Runtime,
+) -> Result<Option<u64>, StepError> {
+    let Some(sleep) = &module.sleep else {
+        return Ok(None);
+    };
+    let position = ctx.done.get();
+    if position + 1 >= ctx.modules.len() {
+        return Ok(None);
+    }
+    let seconds = match sleep {
+        InputTransform::Static { value } => value.clone(),
+        InputTransform::Javascript { expr } => {
+            rt.store.insert(path.as_str().to_string(), value.clone());
+            ctx.done.set(position + 1);
+            let evaluated = eval::expression(ctx, rt, expr, Some(value.clone()), path, "sleep");
+            ctx.done.set(position);
+            evaluated?
+        }
+    };
+    let seconds = eval::seconds(&seconds, path, "sleep")?;
+    Ok((seconds > 0.0).then(|| rt.now + (seconds * 1000.0).round() as u64))
 }
 
 /// A suspended module: counts approvals, fails (or goes on) on disapproval or timeout.

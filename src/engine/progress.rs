@@ -76,7 +76,9 @@ impl RunState {
                 RunOutcome::Succeeded(self.results.get(result_key).cloned().unwrap_or(Value::Null))
             }
             Ended::Failed { error } => RunOutcome::Failed(error.clone()),
-            Ended::Skipped => RunOutcome::Skipped,
+            Ended::Skipped { result_key } => {
+                RunOutcome::Skipped(self.results.get(result_key).cloned().unwrap_or(Value::Null))
+            }
             Ended::Canceled => RunOutcome::Canceled,
         })
     }
@@ -131,7 +133,7 @@ impl RunState {
             None => Phase::Running,
             Some(Ended::Succeeded { .. }) => Phase::Succeeded,
             Some(Ended::Failed { .. }) => Phase::Failed,
-            Some(Ended::Skipped) => Phase::Skipped,
+            Some(Ended::Skipped { .. }) => Phase::Skipped,
             Some(Ended::Canceled) => Phase::Canceled,
         };
         RunProgress {
@@ -177,7 +179,7 @@ fn seq_views(seq: &Seq, base: &StepPath, out: &mut Vec<StepView>) {
 
 fn active_views(active: &Active, path: &StepPath, out: &mut Vec<StepView>) {
     let (phase, attempts, progress) = match &active.node {
-        Node::Sleeping { .. } => (Phase::Sleeping, 0, None),
+        Node::Sleeping { attempts, .. } => (Phase::Sleeping, *attempts, None),
         Node::Script(leaf) => {
             let phase = match leaf.phase {
                 LeafPhase::Backoff { .. } => Phase::Retrying,
@@ -251,7 +253,7 @@ fn flow_wake(flow: &FlowNode) -> Option<u64> {
 pub(crate) fn seq_wake(seq: &Seq) -> Option<u64> {
     let active = seq.current.as_ref()?;
     match &active.node {
-        Node::Sleeping { until_ms } => Some(*until_ms),
+        Node::Sleeping { until_ms, .. } => Some(*until_ms),
         Node::Script(leaf) => match leaf.phase {
             LeafPhase::Backoff { until_ms } => Some(until_ms),
             LeafPhase::Ready | LeafPhase::Running => None,

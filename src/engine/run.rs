@@ -1,6 +1,6 @@
 //! The engine's entry points: start a run, advance it by one event, resume it after a restart.
 
-use super::api::{Action, EngineError, Env, Event, RunOutcome};
+use super::api::{Action, EngineError, Env, Event, RunOutcome, SKIPPED_BY_SKIP_EXPR};
 use super::flow_node::{self, FlowStatus};
 use super::path::StepPath;
 use super::runtime::{Approval, Runtime, aux_key};
@@ -33,7 +33,10 @@ pub fn start(
     };
     let actions = match skipped {
         Ok(false) => pump(flow, &mut state, env, now_ms, |_| {})?,
-        Ok(true) => finish(&mut state, RunOutcome::Skipped, Vec::new()),
+        Ok(true) => {
+            let result = Value::from(SKIPPED_BY_SKIP_EXPR);
+            finish(&mut state, RunOutcome::Skipped(result), Vec::new())
+        }
         Err(error) => finish(&mut state, RunOutcome::Failed(error), Vec::new()),
     };
     Ok((state, actions))
@@ -115,7 +118,7 @@ fn pump(
         }
         FlowStatus::Succeeded(value) => RunOutcome::Succeeded(value),
         FlowStatus::Failed(error) => RunOutcome::Failed(error),
-        FlowStatus::Skipped => RunOutcome::Skipped,
+        FlowStatus::Skipped(value) => RunOutcome::Skipped(value),
     };
     Ok(finish(state, outcome, actions))
 }
@@ -154,7 +157,9 @@ fn finish(state: &mut RunState, outcome: RunOutcome, mut actions: Vec<Action>) -
         RunOutcome::Failed(error) => Ended::Failed {
             error: error.clone(),
         },
-        RunOutcome::Skipped => Ended::Skipped,
+        RunOutcome::Skipped(value) => Ended::Skipped {
+            result_key: result_key(state, value),
+        },
         RunOutcome::Canceled => Ended::Canceled,
     });
     actions.push(Action::Finish(outcome));

@@ -150,7 +150,7 @@ fn complete(
 fn attempts(active: Option<&Active>) -> u32 {
     match active.map(|a| &a.node) {
         Some(Node::Script(leaf)) => leaf.attempt,
-        Some(Node::Suspended { attempts, .. }) => *attempts,
+        Some(Node::Suspended { attempts, .. } | Node::Sleeping { attempts, .. }) => *attempts,
         _ => 0,
     }
 }

@@ -38,7 +38,11 @@ pub(crate) enum Ended {
     Failed {
         error: StepError,
     },
-    Skipped,
+    /// Like `Succeeded`; states saved before skipped runs kept a result have no key (null).
+    Skipped {
+        #[serde(default)]
+        result_key: String,
+    },
     Canceled,
 }
 
@@ -84,9 +88,12 @@ pub(crate) struct Active {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Node {
-    /// `sleep` before the module starts.
+    /// Finished successfully (result stored) after `attempts`; its `sleep` delays the next
+    /// module until `until_ms`.
     Sleeping {
         until_ms: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attempts: u32,
     },
     /// A script step (`rawscript` / `script`) and its attempts.
     Script(Leaf),
@@ -97,13 +104,16 @@ pub(crate) enum Node {
         body: Seq,
     },
     Subflow(Box<FlowNode>),
-    /// Finished successfully (result stored) after `attempts`, now waiting for approvals.
+    /// Finished successfully (result stored) after `attempts`, now waiting for approvals. Its
+    /// `sleep`, counted from the step's end, goes on until `sleep_until` once approved.
     Suspended {
         approvals: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until_ms: Option<u64>,
         #[serde(default, skip_serializing_if = "is_zero")]
         attempts: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sleep_until: Option<u64>,
     },
 }
 

@@ -1,7 +1,7 @@
 //! `flow` modules: another flow, found through the resolver, run inside this one. Its steps sit
 //! under the module's path (`sub/x`) and see only its own inputs and results.
 
-use super::api::{EngineError, StepError};
+use super::api::{EngineError, SKIPPED_BY_SKIP_EXPR, StepError};
 use super::eval;
 use super::flow_node::{self, FlowStatus};
 use super::outcome::{Entered, Outcome};
@@ -18,7 +18,7 @@ const MAX_DEPTH: u32 = 32;
 pub(crate) fn begin(sref: &ScriptRef, ctx: &Ctx, path: &StepPath, rt: &mut Runtime) -> Entered {
     match prepare(sref, ctx, path, rt) {
         Ok(true) => Entered::Now(Outcome::Complete {
-            value: Value::Null,
+            value: Value::from(SKIPPED_BY_SKIP_EXPR),
             skipped: true,
         }),
         Ok(false) => Entered::Node(Node::Subflow(Box::default())),
@@ -71,8 +71,8 @@ pub(crate) fn drive(
         FlowStatus::Pending => return Ok(Outcome::Pending),
         FlowStatus::Succeeded(value) => Outcome::Done(value),
         FlowStatus::Failed(error) => Outcome::Failed(error),
-        FlowStatus::Skipped => Outcome::Complete {
-            value: Value::Null,
+        FlowStatus::Skipped(value) => Outcome::Complete {
+            value,
             skipped: true,
         },
     };

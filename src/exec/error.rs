@@ -15,10 +15,10 @@ pub enum AttemptError {
     /// The script returned an object with a top-level `wm_failure` key.
     #[error("the script reported a failure (wm_failure): {0}")]
     Reported(Value),
-    #[error("the process exited with code {code}{}", tail_suffix(.stderr_tail))]
-    Exited { code: i32, stderr_tail: String },
-    #[error("the process was killed by signal {signal}{}", tail_suffix(.stderr_tail))]
-    Signaled { signal: i32, stderr_tail: String },
+    #[error("the process exited with code {code}{}", tail_suffix(.output_tail))]
+    Exited { code: i32, output_tail: String },
+    #[error("the process was killed by signal {signal}{}", tail_suffix(.output_tail))]
+    Signaled { signal: i32, output_tail: String },
     #[error("the step ran longer than its timeout of {seconds} s; its processes were killed")]
     Timeout { seconds: f64 },
     #[error("the step was canceled")]
@@ -37,7 +37,7 @@ fn tail_suffix(tail: &str) -> String {
     if tail.is_empty() {
         String::new()
     } else {
-        format!("; last stderr lines:\n{tail}")
+        format!("; last output lines:\n{tail}")
     }
 }
 
@@ -80,15 +80,15 @@ mod tests {
     }
 
     #[test]
-    fn exit_error_names_code_and_stderr() {
+    fn exit_error_names_code_and_output() {
         let err = StepError::from(AttemptError::Exited {
             code: 3,
-            stderr_tail: "boom".into(),
+            output_tail: "boom".into(),
         });
         assert_eq!(err.name, "ExecutionErr");
         assert_eq!(
             err.message,
-            "the process exited with code 3; last stderr lines:\nboom"
+            "the process exited with code 3; last output lines:\nboom"
         );
     }
 

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::Notify;
 
-const STDERR_TAIL_LINES: usize = 20;
+const TAIL_LINES: usize = 20;
 const TAIL_LINE_CHARS: usize = 500;
 /// How long to wait for output still buffered in pipes once the process group is gone.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
@@ -43,8 +43,10 @@ pub(crate) enum Ending {
 #[derive(Debug)]
 pub(crate) struct ProcessOutcome {
     pub ending: Ending,
-    /// The last non-empty line the process printed on stdout.
+    /// The last line the process printed on stdout (empty or not), `None` when it printed none.
     pub last_stdout_line: Option<String>,
+    /// The last non-empty lines printed on stdout and on stderr, joined with newlines.
+    pub stdout_tail: String,
     pub stderr_tail: String,
     pub stdout_logged: bool,
     pub stderr_logged: bool,
@@ -134,6 +136,7 @@ pub(crate) async fn run(
     Ok(ProcessOutcome {
         ending,
         last_stdout_line: stdout.last_line,
+        stdout_tail: stdout.tail.into_iter().collect::<Vec<_>>().join("\n"),
         stderr_tail: stderr.tail.into_iter().collect::<Vec<_>>().join("\n"),
         stdout_logged: stdout.logged,
         stderr_logged: stderr.logged,
@@ -189,20 +192,16 @@ async fn pump(
         if let Some(sink) = &sink {
             sink.line(&id, stream, line);
         }
+        pumped.last_line = Some(line.to_string());
         if line.trim().is_empty() {
             continue;
         }
-        match stream {
-            Stream::Stdout => pumped.last_line = Some(line.to_string()),
-            Stream::Stderr => {
-                if pumped.tail.len() == STDERR_TAIL_LINES {
-                    pumped.tail.pop_front();
-                }
-                pumped
-                    .tail
-                    .push_back(line.chars().take(TAIL_LINE_CHARS).collect());
-            }
+        if pumped.tail.len() == TAIL_LINES {
+            pumped.tail.pop_front();
         }
+        pumped
+            .tail
+            .push_back(line.chars().take(TAIL_LINE_CHARS).collect());
     }
     Ok(pumped)
 }

@@ -57,7 +57,7 @@ pub fn referenced(state: &RunState, run: &str, target: Target) -> Result<Value, 
             .cloned()
             .ok_or_else(|| no_result(format!("step {path}"))),
         Target::Run => match state.outcome() {
-            Some(RunOutcome::Succeeded(value)) => Ok(value),
+            Some(RunOutcome::Succeeded(value) | RunOutcome::Skipped(value)) => Ok(value),
             _ => Err(no_result("the run".into())),
         },
     }

@@ -116,8 +116,43 @@ fn stop_after_if_with_skip_if_stopped_marks_the_run_skipped() {
         json!({}),
     );
     let mut h = Harness::start(flow, json!({}));
-    h.finish("a", Ok(json!(1)));
-    assert_eq!(h.state.outcome(), Some(RunOutcome::Skipped));
+    h.finish("a", Ok(json!({"reached": 1})));
+    assert_eq!(
+        h.state.outcome(),
+        Some(RunOutcome::Skipped(json!({"reached": 1}))),
+        "the run keeps the stopping step's result"
+    );
+    assert_eq!(h.phase("b"), Phase::Skipped);
+}
+
+#[test]
+fn a_skipped_subflow_gives_its_result_to_the_parent() {
+    let sub = flow_of(
+        json!([with(
+            step("s", json!({})),
+            json!({"stop_after_if": {"expr": "true", "skip_if_stopped": true}})
+        )]),
+        json!({}),
+    );
+    let skipped_by_expr = flow_of(json!([step("t", json!({}))]), json!({"skip_expr": "true"}));
+    let mut library = Library::default();
+    library.flows.insert("f/sub".into(), Arc::new(sub));
+    library
+        .flows
+        .insert("f/never".into(), Arc::new(skipped_by_expr));
+    let call = |id: &str, path: &str| json!({"id": id, "value": {"type": "flow", "path": path, "input_transforms": {}}});
+    let flow = flow_of(
+        json!([
+            call("a", "f/sub"),
+            call("b", "f/never"),
+            step("c", json!({"x": js("[results.a, results.b]")}))
+        ]),
+        json!({}),
+    );
+    let mut h = Harness::start_with(flow, json!({}), library);
+    h.finish("a/s", Ok(json!(7)));
+    assert_eq!(h.phase("a"), Phase::Skipped);
+    assert_eq!(h.spec("c").args["x"], json!([7, "stopped early"]));
 }
 
 #[test]

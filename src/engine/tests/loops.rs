@@ -304,6 +304,93 @@ fn stop_after_if_inside_a_sequential_loop_breaks_only_the_loop() {
 }
 
 #[test]
+fn stop_after_if_on_a_for_loop_is_checked_after_every_iteration_and_breaks_only_the_loop() {
+    let flow = flow_of(
+        json!([
+            with(
+                for_loop(
+                    "l",
+                    "[1, 2, 3, 4]",
+                    json!([step("a", json!({"x": js("flow_input.iter.value * 10")}))]),
+                    json!({})
+                ),
+                json!({"stop_after_if": {"expr": "result >= 20", "skip_if_stopped": true,
+                    "error_message": "loops ignore this"}})
+            ),
+            step("after", json!({"x": js("results.l")})),
+        ]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    let outcome = h.run(return_x);
+    assert_eq!(h.started(), vec!["l[0]/a#1", "l[1]/a#1", "after#1"]);
+    assert_eq!(succeeded(&outcome), &json!([10, 20]));
+    assert_eq!(h.phase("l"), Phase::Succeeded);
+}
+
+#[test]
+fn stop_after_if_on_a_while_loop_ends_it() {
+    let flow = flow_of(
+        json!([
+            with(
+                json!({"id": "w", "value": {"type": "whileloopflow", "modules": [
+                    step("a", json!({"x": js("flow_input.iter.index")})),
+                ]}}),
+                json!({"stop_after_if": {"expr": "result == 2"}})
+            ),
+            step("after", json!({"x": js("results.w")})),
+        ]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    let outcome = h.run(return_x);
+    assert_eq!(
+        h.started(),
+        vec!["w[0]/a#1", "w[1]/a#1", "w[2]/a#1", "after#1"]
+    );
+    assert_eq!(succeeded(&outcome), &json!([0, 1, 2]));
+}
+
+#[test]
+fn stop_after_if_on_a_loop_that_fails_to_evaluate_fails_the_loop() {
+    let flow = flow_of(
+        json!([with(
+            for_loop("l", "[1, 2]", json!([step("a", json!({}))]), json!({})),
+            json!({"stop_after_if": {"expr": "result.a.b"}})
+        )]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    h.finish("l[0]/a", Ok(json!({})));
+    let error = h.error();
+    assert_eq!(error.step_id.as_deref(), Some("l"));
+    assert!(error.message.contains("stop_after_if"), "{}", error.message);
+    assert_eq!(h.started(), vec!["l[0]/a#1"]);
+}
+
+#[test]
+fn a_parallel_loop_runs_every_iteration_whatever_its_stop_after_if() {
+    let flow = flow_of(
+        json!([
+            with(
+                for_loop(
+                    "l",
+                    "[1, 2, 3]",
+                    json!([step("a", json!({"x": js("flow_input.iter.value")}))]),
+                    json!({"parallel": true})
+                ),
+                json!({"stop_after_if": {"expr": "true"}})
+            ),
+            step("after", json!({"x": js("results.l")})),
+        ]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    let outcome = h.run(return_x);
+    assert_eq!(succeeded(&outcome), &json!([1, 2, 3]));
+}
+
+#[test]
 fn stop_after_all_iters_if_is_checked_once_after_the_loop() {
     let flow = flow_of(
         json!([

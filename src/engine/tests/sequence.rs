@@ -111,21 +111,23 @@ fn mock_returns_its_value_without_running() {
 }
 
 #[test]
-fn sleep_waits_before_the_step() {
+fn sleep_waits_after_its_step_and_reads_the_steps_result() {
     let flow = flow_of(
         json!([
-            step("a", json!({"x": fixed(json!(2))})),
             with(
-                step("b", json!({})),
-                json!({"sleep": js("previous_result * 1.5")})
+                step("a", json!({})),
+                json!({"sleep": js("result.wait + previous_result.wait")})
             ),
+            step("b", json!({"x": js("previous_result")})),
         ]),
         json!({}),
     );
     let mut h = Harness::start(flow, json!({}));
-    let actions = h.finish("a", Ok(json!(2)));
+    assert_eq!(h.running_paths(), vec!["a"], "nothing sleeps before a");
+    let actions = h.finish("a", Ok(json!({"wait": 1.5})));
     assert_eq!(actions, vec![Action::WakeAt { at_ms: T0 + 3_000 }]);
-    assert_eq!(h.phase("b"), Phase::Sleeping);
+    assert_eq!(h.phase("a"), Phase::Sleeping);
+    assert_eq!(h.result("a"), Some(&json!({"wait": 1.5})));
     assert!(
         h.tick_at(T0 + 2_999)
             .iter()
@@ -133,6 +135,42 @@ fn sleep_waits_before_the_step() {
     );
     h.tick_at(T0 + 3_000);
     assert_eq!(h.running_paths(), vec!["b"]);
+    assert_eq!(h.spec("b").args["x"], json!({"wait": 1.5}));
+    assert_eq!(h.phase("a"), Phase::Succeeded);
+}
+
+#[test]
+fn sleep_of_the_last_step_does_not_delay_the_end() {
+    let flow = flow_of(
+        json!([with(
+            step("a", json!({})),
+            json!({"sleep": fixed(json!(60))})
+        )]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    h.finish("a", Ok(json!(1)));
+    assert_eq!(h.state.outcome(), Some(RunOutcome::Succeeded(json!(1))));
+    assert_eq!(h.now, T0);
+}
+
+#[test]
+fn sleep_that_cannot_be_read_fails_its_step() {
+    let flow = flow_of(
+        json!([
+            with(
+                step("a", json!({})),
+                json!({"sleep": js("result.missing.x")})
+            ),
+            step("b", json!({})),
+        ]),
+        json!({}),
+    );
+    let mut h = Harness::start(flow, json!({}));
+    h.finish("a", Ok(json!({})));
+    let error = h.error();
+    assert_eq!(error.step_id.as_deref(), Some("a"));
+    assert!(error.message.contains("sleep"), "{}", error.message);
 }
 
 #[test]
@@ -195,7 +233,11 @@ fn skip_expr_skips_the_whole_run() {
         json!({"skip_expr": "flow_input.skip"}),
     );
     let h = Harness::start(flow.clone(), json!({"skip": true}));
-    assert_eq!(h.actions, vec![Action::Finish(RunOutcome::Skipped)]);
+    assert_eq!(
+        h.actions,
+        vec![Action::Finish(RunOutcome::Skipped(json!("stopped early")))],
+        "a skipped run keeps Windmill's result for skip_expr"
+    );
     let h = Harness::start(flow, json!({"skip": false}));
     assert_eq!(h.running_paths(), vec!["a"]);
 

@@ -150,3 +150,33 @@ fn a_timer_gone_inside_a_wide_loop_costs_at_most_one_early_tick() {
     h.tick_at(T0 + 15_000);
     assert_eq!(h.error().name, "SuspendTimeout");
 }
+
+#[test]
+fn sleep_counts_from_the_steps_end_and_overlaps_the_wait_for_approval() {
+    let flow = |suspend: Value| {
+        flow_of(
+            json!([
+                with(
+                    step("a", json!({})),
+                    json!({"suspend": suspend, "sleep": fixed(json!(10))})
+                ),
+                step("b", json!({})),
+            ]),
+            json!({}),
+        )
+    };
+    let mut h = Harness::start(flow(json!({"required_events": 1})), json!({}));
+    h.finish("a", Ok(json!("A")));
+    h.now = T0 + 4_000;
+    let actions = approve(&mut h, true, json!({}));
+    assert_eq!(actions, vec![Action::WakeAt { at_ms: T0 + 10_000 }]);
+    assert_eq!(h.phase("a"), Phase::Sleeping);
+    h.tick_at(T0 + 10_000);
+    assert_eq!(h.running_paths(), vec!["b"]);
+
+    let mut h = Harness::start(flow(json!({"required_events": 1})), json!({}));
+    h.finish("a", Ok(json!("A")));
+    h.now = T0 + 12_000;
+    approve(&mut h, true, json!({}));
+    assert_eq!(h.running_paths(), vec!["b"], "the sleep was over already");
+}

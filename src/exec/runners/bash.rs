@@ -1,6 +1,7 @@
-//! bash steps: positional arguments in the order of the script's `name="$1"` lines, run with
-//! `set -e` and `pipefail`; the result is `./result.json`, else `./result.out`, else the last
-//! line of stdout (JSON when it parses, else the line as a string).
+//! bash steps, as Windmill runs them: positional arguments in the order of the script's
+//! `name="$1"` lines, `set -e` without `pipefail`, stderr merged into stdout in the order
+//! written; the result is `./result.json`, else `./result.out`, else the last line printed, as a
+//! string.
 
 use super::{Launch, Toolchain, write_file};
 use crate::exec::AttemptError;
@@ -15,7 +16,8 @@ pub(super) fn prepare(
     toolchain: &Toolchain,
 ) -> Result<Launch, AttemptError> {
     write_file(control, "main.sh", content.as_bytes())?;
-    let mut argv: Vec<OsString> = vec!["-e".into(), "-o".into(), "pipefail".into()];
+    // One pipe for both streams keeps their order, so the last line is the last one written.
+    let mut argv: Vec<OsString> = vec!["-c".into(), "exec \"$BASH\" -e \"$0\" \"$@\" 2>&1".into()];
     argv.push(control.join("main.sh").into());
     argv.extend(
         positional_args(content, args)
@@ -69,22 +71,20 @@ fn parse_param_line(line: &str) -> Option<(&str, usize)> {
     (position > 0).then_some((name, position))
 }
 
-pub(super) fn result(work: &Path, last_stdout_line: Option<&str>) -> Result<Value, AttemptError> {
+pub(super) fn result(work: &Path, last_line: Option<&str>) -> Result<Value, AttemptError> {
     let result_json = std::fs::read_to_string(work.join("result.json")).ok();
     let result_out = std::fs::read_to_string(work.join("result.out")).ok();
-    result_of(
-        result_json.as_deref(),
-        result_out.as_deref(),
-        last_stdout_line,
-    )
+    result_of(result_json.as_deref(), result_out.as_deref(), last_line)
 }
 
 /// The result from what a finished bash script left: `./result.json`, `./result.out` and the
-/// last non-empty stdout line, in that order of preference.
+/// last line it printed (stdout and stderr together), in that order of preference. The last
+/// line is always a string, trimmed, and empty when the script printed nothing (Windmill's
+/// `tail -1`).
 pub fn result_of(
     result_json: Option<&str>,
     result_out: Option<&str>,
-    last_stdout_line: Option<&str>,
+    last_line: Option<&str>,
 ) -> Result<Value, AttemptError> {
     if let Some(text) = result_json {
         return serde_json::from_str(text).map_err(|e| {
@@ -96,10 +96,9 @@ pub fn result_of(
     if let Some(text) = result_out {
         return Ok(Value::String(text.to_string()));
     }
-    Ok(match last_stdout_line {
-        None => Value::Null,
-        Some(line) => serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.into())),
-    })
+    Ok(Value::String(
+        last_line.unwrap_or_default().trim().to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -127,9 +126,9 @@ mod tests {
     #[test]
     fn result_prefers_result_json_then_result_out_then_last_line() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(result(dir.path(), Some("42")).unwrap(), json!(42));
-        assert_eq!(result(dir.path(), Some("done")).unwrap(), json!("done"));
-        assert_eq!(result(dir.path(), None).unwrap(), Value::Null);
+        assert_eq!(result(dir.path(), Some("42")).unwrap(), json!("42"));
+        assert_eq!(result(dir.path(), Some(" done \t")).unwrap(), json!("done"));
+        assert_eq!(result(dir.path(), None).unwrap(), json!(""));
         std::fs::write(dir.path().join("result.out"), "text").unwrap();
         assert_eq!(result(dir.path(), Some("42")).unwrap(), json!("text"));
         std::fs::write(dir.path().join("result.json"), "{\"a\": 1}").unwrap();

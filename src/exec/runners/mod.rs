@@ -1,7 +1,7 @@
 //! Language runners: how a step's script becomes a process (`prepare`) and how the finished
 //! process becomes a result (`collect`). Python and TypeScript run inside wrappers embedded in
 //! the binary that write a result envelope to a file; bash follows Windmill's conventions
-//! (`result.json`, `result.out`, last stdout line).
+//! (`result.json`, `result.out`, last line of output).
 
 mod bash;
 mod python;
@@ -110,7 +110,11 @@ pub(crate) fn collect(
     outcome: &ProcessOutcome,
     timeout_seconds: f64,
 ) -> Result<Value, AttemptError> {
-    let stderr_tail = || outcome.stderr_tail.clone();
+    // bash's stderr arrives merged into its stdout.
+    let output_tail = || match language {
+        Language::Bash => outcome.stdout_tail.clone(),
+        _ => outcome.stderr_tail.clone(),
+    };
     let code = match outcome.ending {
         Ending::TimedOut => {
             return Err(AttemptError::Timeout {
@@ -121,7 +125,7 @@ pub(crate) fn collect(
         Ending::Signaled(signal) => {
             return Err(AttemptError::Signaled {
                 signal,
-                stderr_tail: stderr_tail(),
+                output_tail: output_tail(),
             });
         }
         Ending::Exited(code) => code,
@@ -130,14 +134,14 @@ pub(crate) fn collect(
         Language::Bash if code != 0 => {
             return Err(AttemptError::Exited {
                 code,
-                stderr_tail: stderr_tail(),
+                output_tail: output_tail(),
             });
         }
         Language::Bash => bash::result(work, outcome.last_stdout_line.as_deref())?,
         Language::Python3 | Language::Bun | Language::Deno => {
             match std::fs::read_to_string(control.join("result.json")) {
                 Ok(text) => envelope_result(&text)?,
-                Err(_) => return Err(missing_envelope(code, stderr_tail())),
+                Err(_) => return Err(missing_envelope(code, output_tail())),
             }
         }
     };
@@ -153,9 +157,9 @@ pub fn reported_failure(value: Value) -> Result<Value, AttemptError> {
 }
 
 /// Why a wrapper wrote no envelope: the exit code explains it, else the script exited early.
-pub fn missing_envelope(code: i32, stderr_tail: String) -> AttemptError {
+pub fn missing_envelope(code: i32, output_tail: String) -> AttemptError {
     if code != 0 {
-        AttemptError::Exited { code, stderr_tail }
+        AttemptError::Exited { code, output_tail }
     } else {
         AttemptError::BadResult("the script exited before its main function returned".into())
     }

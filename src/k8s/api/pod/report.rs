@@ -97,9 +97,9 @@ mod tests {
         );
         assert_eq!(done("bash-json\n{\"a\": 1}\n"), Ok(json!({"a": 1})));
         assert_eq!(done("bash-out\ntext\n"), Ok(json!("text\n")));
-        assert_eq!(done("bash-line\n42\n"), Ok(json!(42)));
+        assert_eq!(done("bash-line\n42\n"), Ok(json!("42")));
         assert_eq!(done("bash-line\nhello\n"), Ok(json!("hello")));
-        assert_eq!(done("bash-line\n"), Ok(Value::Null));
+        assert_eq!(done("bash-line\n"), Ok(json!("")));
     }
 
     #[test]

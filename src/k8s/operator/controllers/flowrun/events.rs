@@ -57,10 +57,10 @@ pub async fn announce_end(ctx: &Context, run: &FlowRun, outcome: RunOutcome) {
             "RunSucceeded",
             "the run succeeded".into(),
         ),
-        RunOutcome::Skipped => (
+        RunOutcome::Skipped(_) => (
             EventType::Normal,
             "RunSkipped",
-            "the flow's skip_expr was true".into(),
+            "the flow's skip_expr or a stop_after_if with skip_if_stopped ended it early".into(),
         ),
         RunOutcome::Canceled => (
             EventType::Normal,

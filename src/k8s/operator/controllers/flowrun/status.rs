@@ -36,7 +36,7 @@ pub fn compute(
     let progress = state.progress(flow);
     let outcome = state.outcome();
     let phase = match &outcome {
-        Some(RunOutcome::Succeeded(_) | RunOutcome::Skipped) => RunPhase::Succeeded,
+        Some(RunOutcome::Succeeded(_) | RunOutcome::Skipped(_)) => RunPhase::Succeeded,
         Some(RunOutcome::Failed(_)) => RunPhase::Failed,
         Some(RunOutcome::Canceled) => RunPhase::Canceled,
         None if views.iter().any(|v| v.phase == Phase::Suspended) => RunPhase::Suspended,
@@ -65,7 +65,9 @@ pub fn compute(
         })
         .collect();
     let (result, result_ref) = match &outcome {
-        Some(RunOutcome::Succeeded(value)) => stored(value, results, &mut { INLINE_BYTES }),
+        Some(RunOutcome::Succeeded(value) | RunOutcome::Skipped(value)) => {
+            stored(value, results, &mut { INLINE_BYTES })
+        }
         _ => (None, None),
     };
     let error = match &outcome {

@@ -16,10 +16,11 @@ run() {
     python3) python3 -c "$(cat "$ctl/wrapper.py")" "$ctl" ;;
     bun) bun run --silent "$ctl/wrapper.ts" ;;
     deno) deno run --allow-all --quiet "$ctl/wrapper.ts" ;;
-    # Positional arguments come one per file (arg.1, arg.2, …) so that any text survives.
+    # Positional arguments come one per file (arg.1, arg.2, …) so that any text survives. As in
+    # local mode: `set -e` without pipefail, stderr merged into stdout in the order written.
     bash) bash -c 'a=(); i=1
         while [ -e "$0/arg.$i" ]; do IFS= read -r -d "" v <"$0/arg.$i"; a+=("$v"); i=$((i + 1)); done
-        exec bash -e -o pipefail "$0/main.sh" "${a[@]}"' "$ctl" ;;
+        exec bash -e "$0/main.sh" "${a[@]}" 2>&1' "$ctl" ;;
     *) echo "millrace: no runner for language $MILLRACE_LANGUAGE" >&2; return 127 ;;
     esac
 }
@@ -29,17 +30,18 @@ run() {
 code=$(cat "$ctl/exit")
 
 report=$ctl/report
-failed() { { echo "exit $code"; tail -n 20 "$ctl/stderr"; } >"$report"; }
+# The last non-empty lines of what the step printed (bash prints everything on stdout).
+failed() { { echo "exit $code"; grep -v '^[[:space:]]*$' "$1" | tail -n 20; } >"$report"; }
 case "$MILLRACE_LANGUAGE" in
 bash)
-    if [ "$code" != 0 ]; then failed
+    if [ "$code" != 0 ]; then failed "$ctl/stdout"
     elif [ -f result.json ]; then { echo bash-json; cat result.json; } >"$report"
     elif [ -f result.out ]; then { echo bash-out; cat result.out; } >"$report"
-    else { echo bash-line; grep -v '^[[:space:]]*$' "$ctl/stdout" | tail -n 1; } >"$report"
+    else { echo bash-line; tail -n 1 "$ctl/stdout"; } >"$report"
     fi ;;
 *)
     if [ -f "$ctl/result.json" ]; then { echo envelope; cat "$ctl/result.json"; } >"$report"
-    else failed
+    else failed "$ctl/stderr"
     fi ;;
 esac
 
