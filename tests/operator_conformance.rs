@@ -9,7 +9,7 @@ use anyhow::Result;
 use conformance_flows::{
     expr, loop_stopped_after_an_iteration, sleep_after_the_step, step, stopped_and_skipped,
 };
-use millrace::k8s::flowrun::RunPhase;
+use millrace::k8s::api::RunPhase;
 use serde_json::json;
 use support::flows::setup;
 
