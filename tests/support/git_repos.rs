@@ -91,6 +91,20 @@ impl Repo {
         self.head()
     }
 
+    /// HEAD, after committing what is there when nothing was committed yet.
+    pub fn head_or_commit(&self) -> String {
+        let output = Command::new("git")
+            .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+            .current_dir(&self.dir)
+            .output()
+            .expect("git runs");
+        if output.status.success() {
+            String::from_utf8_lossy(&output.stdout).trim().to_string()
+        } else {
+            self.commit("initial")
+        }
+    }
+
     pub fn head(&self) -> String {
         git(&self.dir, &["rev-parse", "HEAD"])
     }

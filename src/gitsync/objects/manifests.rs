@@ -71,11 +71,20 @@ pub(super) fn convert(workspace: &Workspace, file: &str, out: &mut Converted) {
         let value = match yaml::to_json(document.text) {
             Ok(value) => value,
             Err(error) => {
+                let mut message = error.to_string();
                 let line = match error.line() {
-                    Some(line) => document.first_line + line - 1,
+                    Some(line) => {
+                        // The parser counts from the document's start; the file counts from its own.
+                        let in_file = document.first_line + line - 1;
+                        message = message.replace(
+                            &format!("at line {line} column"),
+                            &format!("at line {in_file} column"),
+                        );
+                        in_file
+                    }
                     None => document.content_line(),
                 };
-                errors.push(FileError::new(file, Some(line), error.to_string()));
+                errors.push(FileError::new(file, Some(line), message));
                 continue;
             }
         };

@@ -102,8 +102,14 @@ pub(super) fn flow(workspace: &Workspace, folder: &str, members: &[&str], out: &
         return;
     };
     match workspace.text(&flow_file).and_then(|text| {
-        flow::resolved_document(text, &flow_file, &inline)
-            .map_err(|e| FileError::new(&flow_file, e.line(), e.to_string()))
+        flow::resolved_document(text, &flow_file, &inline).map_err(|e| {
+            // The loader's messages start with the file, which the error names already.
+            let message = e.to_string();
+            let message = message
+                .strip_prefix(&format!("{flow_file}: "))
+                .unwrap_or(&message);
+            FileError::new(&flow_file, e.line(), message)
+        })
     }) {
         Ok(document) => {
             let path = flow_path(workspace.relative(folder));
