@@ -193,7 +193,7 @@ fn schedule_problems(spec: &Value) -> (Vec<String>, Vec<(String, String)>) {
             &mut refs,
         );
         if let Some(times) = entry.get("times")
-            && !times.as_u64().is_some_and(|t| t >= 1)
+            && times.as_u64().is_none_or(|t| t < 1)
         {
             problems.push(format!("{field}.times: must be a whole number, 1 or more"));
         }

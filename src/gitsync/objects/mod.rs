@@ -104,7 +104,7 @@ pub fn convert(
         match classify::role(workspace.relative(file)) {
             Role::Ignored(reason) => out.ignored.push(Ignored::new(file, reason)),
             Role::InFlowFolder { folder } => flow_folders
-                .entry(workspace.from_root(folder))
+                .entry(workspace.in_repository(folder))
                 .or_default()
                 .push(file),
             Role::ScriptMeta => windmill::script(&workspace, file, &mut used, &mut out),
@@ -148,7 +148,7 @@ impl Workspace<'_> {
     }
 
     /// A path from the synced directory as a path from the repository root.
-    fn from_root(&self, relative: &str) -> String {
+    fn in_repository(&self, relative: &str) -> String {
         if self.root.is_empty() {
             relative.to_string()
         } else {

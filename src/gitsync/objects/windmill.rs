@@ -269,7 +269,7 @@ fn script_spec(
         Some(Value::String(lock)) => match lock.strip_prefix("!inline ") {
             // `!inline f/x/y.script.lock`: a path from the workspace root.
             Some(file) => {
-                let file = workspace.from_root(file.trim());
+                let file = workspace.in_repository(file.trim());
                 match workspace.files.get(&file) {
                     Some(_) => match workspace.text(&file) {
                         Ok(text) if !text.is_empty() => {
