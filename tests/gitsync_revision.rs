@@ -310,7 +310,8 @@ fn every_bad_file_among_good_ones_is_named_with_its_line() {
         .write("flows/dup.yaml", flow("good"))
         .write("f/x/broken.flow/flow.yaml", "summary: [\n")
         .write("f/x/s.schedule.yaml", "schedule: 0 0 * * * *\nscript_path: f/x/y\nis_flow: true\non_success: script/f/x/z\n")
-        .write("f/x/t.schedule.yaml", "schedule: 0 0 * * * *\nscript_path: f/x/y\nis_flow: true\n");
+        .write("f/x/t.schedule.yaml", "schedule: 0 0 * * * *\nscript_path: f/x/y\nis_flow: true\n")
+        .write("f/x/u.schedule.yaml", "schedule: 0 0 25 * * *\nscript_path: f/x/y\nis_flow: true\n");
     repo.commit("some bad files");
     let plan = plan(&repo, "", None);
     let errors: Vec<_> = plan
@@ -323,6 +324,7 @@ fn every_bad_file_among_good_ones_is_named_with_its_line() {
         [
             ("f/x/broken.flow/flow.yaml", Some(2)),
             ("f/x/s.schedule.yaml", None),
+            ("f/x/u.schedule.yaml", None),
             ("flows/expr.yaml", Some(1)),
             ("flows/good.yaml", Some(1)),
             ("flows/schedule.yaml", Some(1)),
@@ -353,6 +355,11 @@ fn every_bad_file_among_good_ones_is_named_with_its_line() {
     );
     assert!(message("flows/schedule.yaml").contains("spec.concurrencyPolicy"));
     assert!(message("f/x/s.schedule.yaml").contains("on_success: `script/f/x/z` is a script"));
+    assert!(
+        message("f/x/u.schedule.yaml").contains("Schedule f-x-u: spec.schedule \"0 0 25 * * *\""),
+        "{}",
+        message("f/x/u.schedule.yaml")
+    );
     assert!(message("flows/syntax.yaml").starts_with("not valid YAML"));
     assert!(
         message("flows/syntax.yaml").contains("at line 19 column 1"),
@@ -372,12 +379,13 @@ fn every_bad_file_among_good_ones_is_named_with_its_line() {
             "good",
             "good",
             "f-x-t",
+            "f-x-u",
             "nightly"
         ]
     );
     assert!(!plan.would_apply());
     // A Schedule naming a Flow outside the revision: a note, not an error.
-    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
     assert!(
         plan.notes[0]
             .message

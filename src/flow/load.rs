@@ -106,12 +106,6 @@ pub fn resolved_document(
     Ok(doc)
 }
 
-/// A flow from a document already parsed: an OpenFlow document or a Millrace `Flow` manifest,
-/// named as [`parse_str`] names it. `!inline` references are errors.
-pub fn from_document(doc: Value, origin: &str) -> Result<LoadedFlow, LoadError> {
-    build(doc, origin, name_of_file(Path::new(origin)), None)
-}
-
 fn parse(
     text: &str,
     origin: &str,

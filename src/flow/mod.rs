@@ -11,7 +11,7 @@ pub mod windmill;
 pub mod yaml;
 
 pub use inputs::{InputProblem, prepare_inputs};
-pub use load::{LoadError, LoadedFlow, from_document, load_path, parse_str, resolved_document};
+pub use load::{LoadError, LoadedFlow, load_path, parse_str, resolved_document};
 pub use model::*;
 pub use problem::{ModulePath, Problem};
 pub use validate::validate;

@@ -6,8 +6,9 @@ use super::objects::{Kind, SyncObject};
 use super::plan::FileError;
 use crate::exec::Language;
 use crate::expr::Evaluator;
-use crate::flow;
-use crate::k8s::{FlowSpec, ScriptSpec};
+use crate::k8s::api::document;
+use crate::k8s::api::{FlowSpec, ScriptSpec};
+use crate::schedule::{Cron, CronError};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -76,14 +77,10 @@ pub fn validate(
     checked
 }
 
-/// Checks a Schedule's cron expression and time zone.
-///
-/// NOT YET A CHECK: the cron parser and zone database arrive with `crate::schedule`; until this
-/// calls them it accepts every expression and every zone and checks nothing about them. The
-/// structure of the Schedule (a `schedule` string is present, `timeZone` is a string) is checked
-/// by [`validate`] regardless.
-pub fn check_schedule_expression(_schedule: &str, _time_zone: Option<&str>) -> Result<(), String> {
-    Ok(())
+/// Checks a Schedule's cron expression and time zone with the parser the Schedule controller
+/// runs (a Schedule without `timeZone` runs in UTC).
+pub fn check_schedule_expression(schedule: &str, time_zone: Option<&str>) -> Result<(), CronError> {
+    Cron::parse(schedule, time_zone.unwrap_or("UTC")).map(drop)
 }
 
 /// Deserializes the spec as `T`, naming the field that does not fit.
@@ -98,23 +95,9 @@ fn typed<T: DeserializeOwned>(spec: &Value) -> Result<T, String> {
 }
 
 fn flow_problems(object: &SyncObject, syntax: &dyn Evaluator) -> Vec<String> {
-    if let Err(problem) = typed::<FlowSpec>(object.spec()) {
-        return vec![problem];
-    }
-    // The loader reads a Flow manifest's spec as the engine will; its errors start with the origin.
-    let origin = format!("{} {}", object.kind.as_str(), object.name);
-    match flow::from_document(object.manifest.clone(), &origin) {
-        Ok(loaded) => flow::validate(&loaded.flow, syntax)
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        Err(error) => {
-            let message = error.to_string();
-            let message = message
-                .strip_prefix(&format!("{origin}: "))
-                .unwrap_or(&message);
-            vec![message.to_string()]
-        }
+    match typed::<FlowSpec>(object.spec()) {
+        Err(problem) => vec![problem],
+        Ok(spec) => document::problems(&spec, syntax),
     }
 }
 
@@ -151,7 +134,7 @@ fn schedule_problems(spec: &Value) -> (Vec<String>, Vec<(String, String)>) {
     match fields.get("schedule") {
         Some(Value::String(cron)) if !cron.trim().is_empty() => {
             if let Err(problem) = check_schedule_expression(cron, time_zone) {
-                problems.push(format!("spec.schedule: {problem}"));
+                problems.push(format!("spec.{problem}"));
             }
         }
         _ => problems.push("spec.schedule: a cron expression (a string) is needed".into()),
@@ -336,6 +319,36 @@ mod tests {
                 "spec.onFailure.times",
                 "spec.onSuccess.flowRef.name"
             ]
+        );
+    }
+
+    #[test]
+    fn cron_expressions_and_zones_are_parsed() {
+        let flow_ref = json!({"name": "x"});
+        let objects = [
+            schedule(
+                "windmill",
+                json!({"schedule": "0 0 7 * * 1-5", "timeZone": "Europe/Paris", "flowRef": flow_ref}),
+            ),
+            schedule(
+                "minute",
+                json!({"schedule": "61 * * * *", "flowRef": flow_ref}),
+            ),
+            schedule(
+                "zone",
+                json!({"schedule": "@daily", "timeZone": "Mars/Olympus", "flowRef": flow_ref}),
+            ),
+        ];
+        let checked = validate(&objects, &InProcess::default(), None);
+        let messages: Vec<_> = checked.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("Schedule minute: spec.schedule \"61 * * * *\""),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("Schedule zone: spec.timeZone \"Mars/Olympus\""),
+            "{messages:?}"
         );
     }
 

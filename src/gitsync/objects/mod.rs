@@ -19,7 +19,7 @@ pub use windmill::object_name;
 /// The group and version of every object a sync applies.
 pub const API_VERSION: &str = "millrace.dev/v1alpha1";
 /// Annotation tying an object to its Windmill path (the operator finds Flows and Scripts by it).
-pub const PATH_ANNOTATION: &str = "millrace.dev/path";
+pub use crate::k8s::api::paths::PATH_ANNOTATION;
 
 /// The kinds a sync applies, in the order it applies them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

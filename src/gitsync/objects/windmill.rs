@@ -6,7 +6,7 @@ use super::{Converted, Kind, Workspace, windmill_object};
 use crate::exec::Language;
 use crate::flow::{self, windmill::InlineFiles};
 use crate::gitsync::plan::{FileError, Ignored};
-use crate::k8s::naming::{derived_name, dns_label};
+use crate::k8s::api::naming::{derived_name, dns_label};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
