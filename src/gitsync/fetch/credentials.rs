@@ -88,10 +88,6 @@ impl Credentials {
             _ => None,
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Credentials::default()
-    }
 }
 
 #[cfg(test)]
