@@ -5,6 +5,7 @@ pub mod engine;
 pub mod exec;
 pub mod expr;
 pub mod flow;
+pub mod gitsync;
 pub mod graph;
 pub mod hub;
 pub mod k8s;

@@ -7,6 +7,7 @@ mod operator;
 mod preview;
 mod run;
 mod schedule;
+mod sync;
 mod view;
 
 use crate::expr::InProcess;
@@ -57,6 +58,9 @@ enum Command {
     /// Cron schedules: check an expression's next fire times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// Git sync: what a revision of a flows repository would apply.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
 }
 
 #[derive(Args)]
@@ -121,6 +125,7 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => cluster::approve(args),
         Command::Cancel(args) => cluster::cancel(args),
         Command::Schedule(command) => schedule::run(command),
+        Command::Sync(command) => sync::run(command),
     };
     result.unwrap_or_else(|Invalid(lines)| {
         for (i, line) in lines.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! export (`name.flow/` folder, `name.flow.yaml`, `name.flow.json`).
 
 use super::model::OpenFlow;
-use super::windmill::{self, InlineError};
+use super::windmill::{self, InlineError, InlineFiles};
 use super::yaml::{self, YamlError};
 use serde_json::Value;
 use std::io;
@@ -48,6 +48,17 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// The line of the file the error is on, when the parser knows it.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            LoadError::Json { source, .. } => Some(source.line()),
+            LoadError::Yaml { source, .. } => source.line(),
+            _ => None,
+        }
+    }
+}
+
 /// Loads a flow file or a Windmill export folder. `!inline FILE` strings are replaced by the
 /// text of FILE, relative to the directory of the flow file.
 pub fn load_path(path: &Path) -> Result<LoadedFlow, LoadError> {
@@ -64,7 +75,12 @@ pub fn load_path(path: &Path) -> Result<LoadedFlow, LoadError> {
     })?;
     let folder = dir_or_dot(file.parent());
     let origin = file.display().to_string();
-    let mut loaded = parse(&text, &origin, name_of_file(&file), Some(&folder))?;
+    let mut loaded = parse(
+        &text,
+        &origin,
+        name_of_file(&file),
+        Some(&folder as &dyn InlineFiles),
+    )?;
     loaded.base_dir = Some(match export_folder(&file) {
         Some(export) => dir_or_dot(export.parent()),
         None => folder,
@@ -78,12 +94,29 @@ pub fn parse_str(text: &str, origin: &str) -> Result<LoadedFlow, LoadError> {
     parse(text, origin, name_of_file(Path::new(origin)), None)
 }
 
+/// The document of a flow file with its `!inline` references replaced by the files they name in
+/// `folder`, as JSON: for callers that read flows from elsewhere than a folder on disk.
+pub fn resolved_document(
+    text: &str,
+    origin: &str,
+    folder: &dyn InlineFiles,
+) -> Result<Value, LoadError> {
+    let mut doc = document(text, origin)?;
+    resolve(&mut doc, origin, Some(folder))?;
+    Ok(doc)
+}
+
 fn parse(
     text: &str,
     origin: &str,
     name: String,
-    folder: Option<&Path>,
+    folder: Option<&dyn InlineFiles>,
 ) -> Result<LoadedFlow, LoadError> {
+    build(document(text, origin)?, origin, name, folder)
+}
+
+/// The text of a flow file as JSON; an empty file is an error.
+fn document(text: &str, origin: &str) -> Result<Value, LoadError> {
     let doc = if origin.ends_with(".json") {
         serde_json::from_str(text).map_err(|source| LoadError::Json {
             origin: origin.to_string(),
@@ -102,16 +135,33 @@ fn parse(
                 .to_string(),
         });
     }
+    Ok(doc)
+}
+
+fn resolve(
+    doc: &mut Value,
+    origin: &str,
+    folder: Option<&dyn InlineFiles>,
+) -> Result<(), LoadError> {
+    windmill::resolve_inline(doc, folder).map_err(|source| LoadError::Inline {
+        origin: origin.to_string(),
+        source,
+    })
+}
+
+fn build(
+    doc: Value,
+    origin: &str,
+    name: String,
+    folder: Option<&dyn InlineFiles>,
+) -> Result<LoadedFlow, LoadError> {
     let (mut doc, name, prefix) = if is_manifest(&doc) {
         let (spec, name) = manifest_spec(doc, origin)?;
         (spec, name, "spec.")
     } else {
         (doc, name, "")
     };
-    windmill::resolve_inline(&mut doc, folder).map_err(|source| LoadError::Inline {
-        origin: origin.to_string(),
-        source,
-    })?;
+    resolve(&mut doc, origin, folder)?;
     let flow = serde_path_to_error::deserialize(doc).map_err(|error| {
         let path = error.path().to_string();
         let field = match path.as_str() {

@@ -8,10 +8,10 @@ mod references;
 pub mod validate;
 mod walk;
 pub mod windmill;
-mod yaml;
+pub mod yaml;
 
 pub use inputs::{InputProblem, prepare_inputs};
-pub use load::{LoadError, LoadedFlow, load_path, parse_str};
+pub use load::{LoadError, LoadedFlow, load_path, parse_str, resolved_document};
 pub use model::*;
 pub use problem::{ModulePath, Problem};
 pub use validate::validate;

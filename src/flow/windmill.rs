@@ -1,5 +1,6 @@
 //! Windmill export folders: `name.flow/flow.yaml` with scripts in sibling files, referenced as
-//! `content: '!inline name.inline_script.py'` (lock files likewise).
+//! `content: '!inline name.inline_script.py'` (lock files likewise). The files are read from a
+//! folder on disk or from any other [`InlineFiles`], such as a revision read from git.
 
 use serde_json::Value;
 use std::io;
@@ -10,6 +11,25 @@ const INLINE: &str = "!inline ";
 
 /// Folder suffixes of a flow export: `name.flow`, or `name__flow` with non-dotted paths.
 const FOLDER_SUFFIXES: [&str; 2] = [".flow", "__flow"];
+
+/// Where the files named by `!inline` references are read from.
+pub trait InlineFiles {
+    /// Where `file` (a relative path of plain names) is, as error messages show it.
+    fn locate(&self, file: &Path) -> PathBuf;
+    /// The text of `file`.
+    fn read(&self, file: &Path) -> io::Result<String>;
+}
+
+/// A flow's folder on disk.
+impl InlineFiles for PathBuf {
+    fn locate(&self, file: &Path) -> PathBuf {
+        self.join(file)
+    }
+
+    fn read(&self, file: &Path) -> io::Result<String> {
+        std::fs::read_to_string(self.join(file))
+    }
+}
 
 /// Why an `!inline` reference could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -46,15 +66,18 @@ pub fn name_of_folder(folder_name: &str) -> &str {
         .unwrap_or(folder_name)
 }
 
-/// Replaces every string `!inline FILE` in `doc` by the text of `FILE`, relative to `folder`.
-/// Without a folder, any such string is an error.
-pub fn resolve_inline(doc: &mut Value, folder: Option<&Path>) -> Result<(), InlineError> {
+/// Replaces every string `!inline FILE` in `doc` by the text of `FILE` in `folder`. Without a
+/// folder, any such string is an error.
+pub fn resolve_inline(
+    doc: &mut Value,
+    folder: Option<&dyn InlineFiles>,
+) -> Result<(), InlineError> {
     resolve(doc, folder, &mut String::new(), None)
 }
 
 fn resolve(
     value: &mut Value,
-    folder: Option<&Path>,
+    folder: Option<&dyn InlineFiles>,
     path: &mut String,
     module: Option<&str>,
 ) -> Result<(), InlineError> {
@@ -101,7 +124,11 @@ fn locate(path: &str, module: Option<&str>) -> String {
     }
 }
 
-fn read_inline(file: &str, folder: Option<&Path>, at: &str) -> Result<String, InlineError> {
+fn read_inline(
+    file: &str,
+    folder: Option<&dyn InlineFiles>,
+    at: &str,
+) -> Result<String, InlineError> {
     let Some(folder) = folder else {
         return Err(InlineError::NoFolder {
             at: at.to_string(),
@@ -120,13 +147,14 @@ fn read_inline(file: &str, folder: Option<&Path>, at: &str) -> Result<String, In
             file: file.to_string(),
         });
     }
-    let path = folder.join(relative);
-    std::fs::read_to_string(&path).map_err(|source| InlineError::Unreadable {
-        at: at.to_string(),
-        file: file.to_string(),
-        path,
-        source,
-    })
+    folder
+        .read(relative)
+        .map_err(|source| InlineError::Unreadable {
+            at: at.to_string(),
+            file: file.to_string(),
+            path: folder.locate(relative),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -150,7 +178,7 @@ mod tests {
         let mut doc = json!({"value": {"modules": [{"id": "a", "value": {
             "type": "rawscript", "content": "!inline a.py", "lock": "!inline a.lock", "language": "python3"
         }}]}});
-        resolve_inline(&mut doc, Some(dir.path())).unwrap();
+        resolve_inline(&mut doc, Some(&dir.path().to_path_buf())).unwrap();
         let module = &doc["value"]["modules"][0]["value"];
         assert_eq!(module["content"], "def main():\n    return 1\n");
         assert_eq!(module["lock"], "requests==2.0\n");
@@ -161,7 +189,7 @@ mod tests {
     fn a_missing_file_names_the_module_and_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut doc = json!({"value": {"modules": [{"id": "fetch", "value": {"content": "!inline gone.ts"}}]}});
-        let error = resolve_inline(&mut doc, Some(dir.path()))
+        let error = resolve_inline(&mut doc, Some(&dir.path().to_path_buf()))
             .unwrap_err()
             .to_string();
         assert!(
@@ -177,7 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for file in ["../secret", "/etc/hostname", "a/../../b"] {
             let mut doc = json!({"content": format!("!inline {file}")});
-            let error = resolve_inline(&mut doc, Some(dir.path())).unwrap_err();
+            let error = resolve_inline(&mut doc, Some(&dir.path().to_path_buf())).unwrap_err();
             assert!(
                 matches!(error, InlineError::OutsideFolder { .. }),
                 "{file}: {error}"

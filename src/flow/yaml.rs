@@ -14,6 +14,16 @@ pub enum YamlError {
     Value { at: String, message: String },
 }
 
+impl YamlError {
+    /// The line (from 1) of a syntax error; `None` for an error about a value.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            YamlError::Syntax(error) => error.location().map(|l| l.line()),
+            YamlError::Value { .. } => None,
+        }
+    }
+}
+
 pub fn to_json(text: &str) -> Result<Value, YamlError> {
     let mut yaml: Yaml = serde_yaml_ng::from_str(text)?;
     yaml.apply_merge()?;

@@ -1,7 +1,7 @@
 //! Test support: a real Kubernetes control plane and a pod runner standing in for the kubelet;
 //! clients acting as a ServiceAccount (`accounts`), server-side apply of manifests (`manifests`),
-//! the helm binary (`helm`) and the rendered chart (`chart`), helpers for local runs (`local`) and
-//! a small HTTP server (`http`).
+//! the helm binary (`helm`) and the rendered chart (`chart`), helpers for local runs (`local`), a
+//! small HTTP server (`http`), and git repositories (`git_repos`) with git servers (`git_servers`).
 //!
 //! The pod runner **ignores container images**: each container's command runs as a process on this
 //! machine (see `pod_runner`). `runner.executions()` counts the process starts per pod.
@@ -22,6 +22,8 @@ pub mod certs;
 pub mod chart;
 pub mod control_plane;
 pub mod flows;
+pub mod git_repos;
+pub mod git_servers;
 pub mod helm;
 pub mod http;
 pub mod kill_switch;

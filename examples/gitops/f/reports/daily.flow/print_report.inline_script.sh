@@ -1,0 +1,2 @@
+open="$1"
+echo "open items: $open"
