@@ -493,6 +493,10 @@ fn rewrite(s: &str, mounts: &[(String, PathBuf)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[allow(
+        unused_imports,
+        reason = "a bench compiles this module without its #[test] functions"
+    )]
     use super::*;
 
     #[test]
