@@ -14,7 +14,7 @@ use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
 use serde_json::json;
 use support::cluster::wait::{TIMEOUT, wait_until};
-use support::flows::{big_results, example, expr, step};
+use support::flows::{big_results, example, expr, flaky, step};
 use support::operator::setup;
 
 #[tokio::test]
@@ -72,13 +72,8 @@ async fn a_failing_step_is_retried_and_a_malformed_flow_does_not_disturb_a_good_
     };
 
     t.modules("broken", json!("not a list")).await?;
-    // Fails on its first attempt (no marker file yet), succeeds on the second.
-    let marker = tempfile::tempdir()?.keep().join("tried");
-    let flaky = format!(
-        "import os\ndef main():\n    if not os.path.exists({marker:?}):\n        open({marker:?}, 'w').close()\n        raise RuntimeError('first try fails')\n    return 'second try'",
-        marker = marker.to_string_lossy()
-    );
-    let mut module = step("flaky", "python3", &flaky, json!({}));
+    // Fails on its first attempt, succeeds on the second.
+    let mut module = flaky("flaky", 1, "second try")?;
     module["retry"] = json!({"constant": {"attempts": 2, "seconds": 1}});
     t.modules("good", json!([module])).await?;
     t.run("good-1", "good", json!({})).await?;

@@ -17,7 +17,7 @@ use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
 use serde_json::json;
 use support::cluster::wait::{TIMEOUT, wait_until};
-use support::flows::{example, expr, step, step_result};
+use support::flows::{example, expr, flaky, step, step_result};
 use support::operator::setup;
 
 #[tokio::test]
@@ -125,12 +125,7 @@ async fn a_step_that_fails_twice_succeeds_on_its_third_attempt_after_the_delays(
     let Some(t) = setup("flows-retry").await? else {
         return Ok(());
     };
-    let counter = tempfile::tempdir()?.keep().join("count");
-    let flaky = format!(
-        "def main():\n    path = {path:?}\n    try:\n        n = int(open(path).read())\n    except FileNotFoundError:\n        n = 0\n    open(path, 'w').write(str(n + 1))\n    if n < 2:\n        raise RuntimeError('attempt %d fails' % (n + 1))\n    return 'third time'",
-        path = counter.to_string_lossy()
-    );
-    let mut module = step("flaky", "python3", &flaky, json!({}));
+    let mut module = flaky("flaky", 2, "third time")?;
     module["retry"] = json!({"constant": {"attempts": 3, "seconds": 2}});
     t.modules("retry", json!([module])).await?;
     t.run("retry-1", "retry", json!({})).await?;

@@ -37,6 +37,18 @@ pub fn big_results(prefix: &str, count: usize, bytes: usize) -> (Vec<Value>, Val
     (modules, Value::Array(expected))
 }
 
+/// A python step `id` that fails its first `fails` attempts and then returns `result`; it counts
+/// its attempts in a file of its own directory.
+#[allow(dead_code, reason = "only the tests of retries use it")]
+pub fn flaky(id: &str, fails: u32, result: &str) -> Result<Value> {
+    let counter = tempfile::tempdir()?.keep().join("attempts");
+    let code = format!(
+        "def main():\n    path = {path:?}\n    try:\n        n = int(open(path).read())\n    except FileNotFoundError:\n        n = 0\n    open(path, 'w').write(str(n + 1))\n    if n < {fails}:\n        raise RuntimeError('attempt %d fails' % (n + 1))\n    return {result:?}",
+        path = counter.to_string_lossy()
+    );
+    Ok(step(id, "python3", &code, json!({})))
+}
+
 /// A `rawscript` step `id` in `language` with its input transforms.
 pub fn step(id: &str, language: &str, content: &str, inputs: Value) -> Value {
     json!({"id": id, "value": {
