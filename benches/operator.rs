@@ -3,24 +3,26 @@
 //!
 //! `MILLRACE_TESTBIN=$(scripts/testbin) cargo bench --bench operator [-- STEPS]`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/support"]
+mod support {
+    pub mod cluster;
+    pub mod operator;
+}
 
 use anyhow::{Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
+use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
-use millrace::k8s::api::{Flow, FlowRun};
-use millrace::k8s::operator::{self, Config};
+use millrace::k8s::operator::Config;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::operator::{Controllers, Harness};
 
 type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
 
@@ -55,7 +57,7 @@ fn request_kind(method: &http::Method, uri: &http::Uri) -> String {
     format!("{verb} {resource}")
 }
 
-fn counted_client(cp: &support::control_plane::ControlPlane, counts: Counts) -> Result<Client> {
+fn counted_client(cp: &support::cluster::ControlPlane, counts: Counts) -> Result<Client> {
     let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
         let kind = request_kind(req.method(), req.uri());
         *counts.lock().unwrap().entry(kind).or_default() += 1;
@@ -72,27 +74,16 @@ async fn main() -> Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20);
-    let Some(cp) = support::control_plane().await else {
+    let Some(t) = Harness::without_controllers("bench").await? else {
         bail!("no control plane binaries: set MILLRACE_TESTBIN=$(scripts/testbin)");
     };
-    let client = cp.client();
-    support::flows::install_crds(&client).await?;
-    let ns = cp.namespace("bench").await;
-    let _runner = cp.pod_runner(&ns).await;
+    let (client, ns) = (t.client.clone(), t.ns.clone());
     let counts: Counts = Arc::default();
     let config = Config {
         namespace: Some(ns.clone()),
         ..Config::default()
     };
-    tokio::spawn(operator::run_controllers(
-        counted_client(cp, counts.clone())?,
-        config,
-        Arc::new(Sandbox::new(SandboxConfig::new(
-            env!("CARGO_BIN_EXE_millrace"),
-            vec![WORKER_SUBCOMMAND.to_owned()],
-        ))?),
-        std::future::pending(),
-    ));
+    let _controllers = Controllers::start(counted_client(t.cp, counts.clone())?, config);
 
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let jobs = watcher(
@@ -154,21 +145,11 @@ async fn main() -> Result<()> {
         .map(|i| json!({"id": format!("s{i:03}"), "value": {
             "type": "rawscript", "language": "bash", "content": format!("echo {i}"), "input_transforms": {}}}))
         .collect();
-    let flow: Flow = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow", "metadata": {"name": "chain"},
-        "spec": {"summary": "chain", "value": {"modules": modules}},
-    }))?;
-    Api::<Flow>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &flow)
-        .await?;
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), &ns);
-    let run: FlowRun = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun", "metadata": {"name": "chain-1"},
-        "spec": {"flowRef": {"name": "chain"}},
-    }))?;
+    t.modules("chain", json!(modules)).await?;
+    let runs = t.api::<FlowRun>();
     let started = Instant::now();
     counts.lock().unwrap().clear();
-    runs.create(&PostParams::default(), &run).await?;
+    t.run("chain-1", "chain", json!({})).await?;
     loop {
         let phase = runs.get("chain-1").await?.status.and_then(|s| s.phase);
         match phase {

@@ -4,34 +4,38 @@
 //! without a single 403 (watching all namespaces, or one with `watchNamespace`), and the step
 //! ServiceAccount is refused Secrets and pods.
 
-mod support;
+mod support {
+    pub mod accounts;
+    pub mod chart;
+    pub mod cluster;
+    pub mod flows;
+    pub mod helm;
+    pub mod manifests;
+    pub mod operator;
+}
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
+use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
-use millrace::k8s::api::{Flow, FlowRun};
-use millrace::k8s::operator::{self, Config};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 use support::accounts::{Refusals, client_as, is_forbidden, recording_client_as};
 use support::chart::{
     CHART, controller_args, flag_values, of_kind, only, operator_account, render, step_account,
 };
+use support::cluster::wait::{TIMEOUT, wait_until};
+use support::flows::example;
 use support::helm;
 use support::manifests::{apply, documents};
+use support::operator::{self as harness, Controllers, Harness};
 
-const TIMEOUT: Duration = Duration::from_secs(120);
 const FIELD_MANAGER: &str = "millrace-chart-test";
 /// The Lease the operator's leader election takes in the release namespace.
 const LEASE: &str = "millrace-controller";
@@ -213,33 +217,11 @@ const CRDS: [&str; 3] = [
 ];
 
 /// Runs the controllers in-process with `client`, as the chart's Deployment configures them
-/// (step pods' ServiceAccount, watched namespace), until the returned sender is dropped.
-fn start_operator(
-    client: Client,
-    step_account: &str,
-    namespace: Option<String>,
-) -> Result<tokio::sync::oneshot::Sender<()>> {
-    let mut config = Config {
-        namespace,
-        resync: Duration::from_secs(5),
-        ..Config::default()
-    };
+/// (step pods' ServiceAccount, watched namespace).
+fn start_operator(client: Client, step_account: &str, namespace: Option<&str>) -> Controllers {
+    let mut config = harness::config(namespace);
     config.pods.service_account = Some(step_account.into());
-    let sandbox = SandboxConfig::new(
-        env!("CARGO_BIN_EXE_millrace"),
-        vec![WORKER_SUBCOMMAND.to_owned()],
-    );
-    let sandbox = Arc::new(Sandbox::new(sandbox)?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(operator::run_controllers(
-        client,
-        config,
-        sandbox,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Ok(stop)
+    Controllers::start(client, config)
 }
 
 /// What the leader election and Secrets rules allow the operator, and what they do not.
@@ -299,63 +281,35 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
 }
 
 /// Waits until the run reaches a final phase; fails as soon as the operator is refused anything.
-async fn finished(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    refusals: &Refusals,
-) -> Result<FlowRun> {
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+async fn finished(t: &Harness, name: &str, refusals: &Refusals) -> Result<FlowRun> {
+    wait_until(&format!("FlowRun {name} ends"), TIMEOUT, || async {
         let refused = refusals.lock().unwrap().clone();
         ensure!(
             refused.is_empty(),
             "the chart's RBAC refused the operator: {refused:#?}"
         );
-        let run = runs.get(name).await?;
-        if run
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .is_some_and(RunPhase::has_ended)
-        {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("FlowRun {name} did not finish: {:#?}", run.status);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        t.ended(name).await
+    })
+    .await
 }
 
-/// The reasons of the Events about `run`, once `reason` is among them.
-async fn events_until(client: &Client, namespace: &str, run: &str, reason: &str) -> Result<()> {
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let reasons: Vec<String> = events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(run))
-            .filter_map(|e| e.reason)
-            .collect();
-        if reasons.iter().any(|r| r == reason) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no {reason} Event about {run}: {reasons:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Waits until an Event about `run` has `reason`.
+async fn events_until(t: &Harness, run: &str, reason: &str) -> Result<()> {
+    wait_until(
+        &format!("an Event {reason} about {run}"),
+        TIMEOUT,
+        || async {
+            let reasons = t.event_reasons(run).await?;
+            Ok(reasons.iter().any(|(r, _)| r == reason).then_some(()))
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_service_account()
 -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let admin = cp.client();
@@ -388,41 +342,29 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
 
     let _runner = cp.pod_runner(&ns).await;
     // All namespaces, as the chart's default (a ClusterRole) has it.
-    let stop = start_operator(operator, &step_account, None)?;
+    let stop = start_operator(operator, &step_account, None);
 
     // A bash step, a parallel loop of python steps (one fails once and is retried), a python total.
-    let example = millrace::flow::load_path(&repo().join("examples/parallel-retries/flow.yaml"))?;
-    let flow: Flow = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
-        "metadata": {"name": "parallel-retries"},
-        "spec": example.flow,
-    }))?;
-    Api::<Flow>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &flow)
-        .await?;
-    let run: FlowRun = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
-        "metadata": {"name": "loop-1"},
-        "spec": {"flowRef": {"name": "parallel-retries"}, "inputs": {"count": 4}},
-    }))?;
-    Api::<FlowRun>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &run)
+    let t = Harness::attach(cp, &ns);
+    let flow = example(
+        &repo()
+            .join("examples/parallel-retries/flow.yaml")
+            .to_string_lossy(),
+    )?;
+    t.flow("parallel-retries", None, flow).await?;
+    t.run("loop-1", "parallel-retries", json!({"count": 4}))
         .await?;
 
-    let run = finished(&admin, &ns, "loop-1", &forbidden).await?;
+    let run = finished(&t, "loop-1", &forbidden).await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(
         status.result,
         Some(json!({"squares": [1, 4, 9, 16], "sum": 30}))
     );
-    events_until(&admin, &ns, "loop-1", "RunSucceeded").await?;
-    events_until(&admin, &ns, "loop-1", "StepRetried").await?;
-    let selector = ListParams::default().labels("millrace.dev/run=loop-1");
-    let jobs = Api::<Job>::namespaced(admin.clone(), &ns)
-        .list(&selector)
-        .await?
-        .items;
+    events_until(&t, "loop-1", "RunSucceeded").await?;
+    events_until(&t, "loop-1", "StepRetried").await?;
+    let jobs = t.jobs("loop-1").await?;
     assert_eq!(
         jobs.len(),
         1 + 4 + 1 + 1,
@@ -437,13 +379,7 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
             job.name_any()
         );
     }
-    let Flow { status, .. } = Api::<Flow>::namespaced(admin.clone(), &ns)
-        .get("parallel-retries")
-        .await?;
-    let ready = status
-        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Ready"))
-        .context("the Flow's Ready condition")?;
-    assert_eq!(ready.status, "True");
+    assert_eq!(t.flow_ready("parallel-retries").await?.status, "True");
 
     drop(stop);
     let forbidden = forbidden.lock().unwrap().clone();
@@ -456,7 +392,7 @@ async fn the_whole_chart_applies_and_the_operator_runs_a_flow_with_its_own_servi
 
 #[tokio::test]
 async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let admin = cp.client();
@@ -508,7 +444,7 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
 
 #[tokio::test]
 async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let admin = cp.client();
@@ -539,29 +475,22 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
     let _turn = ONE_OPERATOR.lock().await;
     let (operator, forbidden) = recording_client_as(cp, &home, &operator_account).await?;
     let _runner = cp.pod_runner(&watched).await;
-    let stop = start_operator(operator, &step_account, Some(watched.clone()))?;
+    let stop = start_operator(operator, &step_account, Some(&watched));
 
     // The example manifests, as written: a bash step feeds a python step.
-    let flow: Flow = serde_yaml_ng::from_str(&std::fs::read_to_string(
-        repo().join("examples/kubernetes/flow.yaml"),
-    )?)?;
-    let run: FlowRun = serde_yaml_ng::from_str(&std::fs::read_to_string(
-        repo().join("examples/kubernetes/flowrun.yaml"),
-    )?)?;
-    Api::<Flow>::namespaced(admin.clone(), &watched)
-        .create(&PostParams::default(), &flow)
+    let t = Harness::attach(cp, &watched);
+    t.create_manifests(repo().join("examples/kubernetes/flow.yaml"))
         .await?;
-    Api::<FlowRun>::namespaced(admin.clone(), &watched)
-        .create(&PostParams::default(), &run)
+    t.create_manifests(repo().join("examples/kubernetes/flowrun.yaml"))
         .await?;
-    let name = run.name_any();
-    let status = finished(&admin, &watched, &name, &forbidden)
+    let name = "count-and-double-1";
+    let status = finished(&t, name, &forbidden)
         .await?
         .status
         .context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"doubled": 42})));
-    events_until(&admin, &watched, &name, "RunSucceeded").await?;
+    events_until(&t, name, "RunSucceeded").await?;
 
     drop(stop);
     let forbidden = forbidden.lock().unwrap().clone();
@@ -570,8 +499,6 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
         "the chart's Role refused the operator: {forbidden:#?}"
     );
     // Out of sight of the next operator, which watches all namespaces.
-    Api::<FlowRun>::namespaced(admin, &watched)
-        .delete(&name, &Default::default())
-        .await?;
+    t.api::<FlowRun>().delete(name, &Default::default()).await?;
     Ok(())
 }

@@ -2,52 +2,38 @@
 //! control plane, with the controller running in this process and the pod runner playing the
 //! kubelet; and the Kubernetes example manifests, applied as written.
 
-mod support;
-
-use support::flows::{install_crds, start_controller, step};
+mod support {
+    pub mod cluster;
+    pub mod flows;
+    pub mod operator;
+}
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::batch::v1::Job;
-use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
+use kube::api::ListParams;
+use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
-use millrace::k8s::api::{Flow, FlowRun};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
-use support::pod_runner::PodRunner;
+use support::cluster::wait::{TIMEOUT, wait_until, within};
+use support::flows::step;
+use support::operator::Harness;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::oneshot;
 
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A namespace with the controller and a pod runner serving it, and a kubeconfig pointing at it.
+/// The operator harness and a kubeconfig whose default is its namespace, for the binary.
 struct Setup {
-    client: Client,
-    ns: String,
+    t: Harness,
     dir: tempfile::TempDir,
-    _runner: PodRunner,
-    _controller: oneshot::Sender<()>,
 }
 
 impl Setup {
     async fn new(prefix: &str) -> Result<Option<Setup>> {
-        let Some(cp) = support::control_plane().await else {
+        let Some(t) = Harness::start(prefix).await? else {
             return Ok(None);
         };
-        let client = cp.client();
-        install_crds(&client).await?;
-        let ns = cp.namespace(prefix).await;
         let dir = tempfile::tempdir()?;
-        cp.write_kubeconfig(&dir.path().join("kubeconfig"), &ns)?;
-        Ok(Some(Setup {
-            _runner: cp.pod_runner(&ns).await,
-            _controller: start_controller(client.clone(), &ns),
-            client,
-            ns,
-            dir,
-        }))
+        t.cp.write_kubeconfig(&dir.path().join("kubeconfig"), &t.ns)?;
+        Ok(Some(Setup { t, dir }))
     }
 
     /// Runs `millrace ARGS` with this namespace as the kubeconfig's default.
@@ -71,54 +57,6 @@ impl Setup {
         std::fs::write(&path, serde_json::to_string_pretty(&flow)?)?;
         Ok(path)
     }
-
-    fn runs(&self) -> Api<FlowRun> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    /// Waits until the run's phase satisfies `done` and returns the run.
-    async fn wait_for(
-        &self,
-        name: &str,
-        done: impl Fn(Option<RunPhase>) -> bool,
-    ) -> Result<FlowRun> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Some(run) = self.runs().get_opt(name).await?
-                && done(run.status.as_ref().and_then(|s| s.phase))
-            {
-                return Ok(run);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("FlowRun {name} did not reach the expected phase");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn finished(&self, name: &str) -> Result<FlowRun> {
-        self.wait_for(name, |p| p.is_some_and(RunPhase::has_ended))
-            .await
-    }
-
-    /// Creates the Flow or FlowRun of a manifest file, as `kubectl create -f` would.
-    async fn apply(&self, file: &str) -> Result<()> {
-        let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file)?)?;
-        match doc["kind"].as_str() {
-            Some("Flow") => {
-                let flow: Flow = serde_json::from_value(doc)?;
-                Api::<Flow>::namespaced(self.client.clone(), &self.ns)
-                    .create(&PostParams::default(), &flow)
-                    .await?;
-            }
-            Some("FlowRun") => {
-                let run: FlowRun = serde_json::from_value(doc)?;
-                self.runs().create(&PostParams::default(), &run).await?;
-            }
-            other => bail!("{file}: unexpected kind {other:?}"),
-        }
-        Ok(())
-    }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -141,8 +79,11 @@ async fn submit_by_name_and_from_a_file_then_read_status_and_logs() -> Result<()
     let Some(setup) = Setup::new("cli-submit").await? else {
         return Ok(());
     };
-    let ns = setup.ns.clone();
-    setup.apply("examples/kubernetes/hello.flow.yaml").await?;
+    let ns = setup.t.ns.clone();
+    setup
+        .t
+        .create_manifests("examples/kubernetes/hello.flow.yaml")
+        .await?;
 
     // By name, followed to the end: the result on stdout, the steps on stderr.
     let output = setup
@@ -152,7 +93,12 @@ async fn submit_by_name_and_from_a_file_then_read_status_and_logs() -> Result<()
     assert_eq!(stdout, "\"HELLO, CLI!\"\n");
     assert!(stderr.contains("  shout succeeded"), "{stderr}");
     assert!(stderr.contains(" succeeded in "), "{stderr}");
-    let runs = setup.runs().list(&ListParams::default()).await?.items;
+    let runs = setup
+        .t
+        .api::<FlowRun>()
+        .list(&ListParams::default())
+        .await?
+        .items;
     assert_eq!(runs.len(), 1);
     assert!(
         runs[0]
@@ -181,7 +127,13 @@ async fn submit_by_name_and_from_a_file_then_read_status_and_logs() -> Result<()
         "{stderr}"
     );
     assert_eq!(
-        setup.runs().list(&ListParams::default()).await?.items.len(),
+        setup
+            .t
+            .api::<FlowRun>()
+            .list(&ListParams::default())
+            .await?
+            .items
+            .len(),
         1
     );
 
@@ -196,7 +148,7 @@ async fn submit_by_name_and_from_a_file_then_read_status_and_logs() -> Result<()
         .millrace(&["submit", file.to_str().unwrap(), "--name", "rows-1"])
         .await?;
     assert_eq!(exited(&output, 0).0, "rows-1\n");
-    setup.finished("rows-1").await?;
+    setup.t.run_ended("rows-1").await?;
     let output = setup
         .millrace(&["submit", file.to_str().unwrap(), "--name", "rows-1"])
         .await?;
@@ -290,11 +242,11 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
     // Approve once `--wait` has said how to: it reads the run every half second.
     let hint = format!(
         "FlowRun approval-1 waits for an approval: millrace approve approval-1 -n {} [--payload JSON]",
-        setup.ns
+        setup.t.ns
     );
     let mut progress = BufReader::new(waiting.stderr.take().context("stderr")?).lines();
     let mut seen = Vec::new();
-    tokio::time::timeout(TIMEOUT, async {
+    within("the approval hint", TIMEOUT, async {
         while let Some(line) = progress.next_line().await? {
             let done = line == hint;
             seen.push(line);
@@ -304,19 +256,18 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         }
         bail!("`submit --wait` ended without the hint: {seen:?}")
     })
-    .await
-    .context("no approval hint")??;
+    .await??;
     let output = setup
         .millrace(&["approve", "approval-1", "--payload", r#"{"ok": "yes"}"#])
         .await?;
     let (_, stderr) = exited(&output, 0);
     assert_eq!(stderr, "FlowRun approval-1: step ask approved\n");
-    let run = setup.finished("approval-1").await?;
+    let run = setup.t.run_ended("approval-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"ok": "yes"})));
     assert_eq!(run.spec.approvals.len(), 1);
-    let output = tokio::time::timeout(TIMEOUT, waiting.wait_with_output()).await??;
+    let output = within("submit --wait", TIMEOUT, waiting.wait_with_output()).await??;
     let (stdout, _) = exited(&output, 0);
     assert_eq!(stdout, "{\n  \"ok\": \"yes\"\n}\n");
     let mut rest = Vec::new();
@@ -341,9 +292,7 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         .millrace(&["submit", file.to_str().unwrap(), "--name", "approval-2"])
         .await?;
     exited(&output, 0);
-    setup
-        .wait_for("approval-2", |p| p == Some(RunPhase::Suspended))
-        .await?;
+    setup.t.phase_is("approval-2", RunPhase::Suspended).await?;
     let output = setup
         .millrace(&["approve", "approval-2", "--step", "ask", "--reject"])
         .await?;
@@ -352,7 +301,8 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         "FlowRun approval-2: step ask rejected\n"
     );
     let status = setup
-        .finished("approval-2")
+        .t
+        .run_ended("approval-2")
         .await?
         .status
         .context("status")?;
@@ -375,22 +325,13 @@ async fn a_suspended_run_is_approved_and_a_waited_for_run_is_canceled() -> Resul
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
-    let jobs: Api<Job> = Api::namespaced(setup.client.clone(), &setup.ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while jobs
-        .list(&ListParams::default().labels("millrace.dev/run=slow-1"))
-        .await?
-        .items
-        .is_empty()
-    {
-        if tokio::time::Instant::now() > deadline {
-            bail!("slow-1 started no Job");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until("slow-1 starts a Job", TIMEOUT, || async {
+        Ok((!setup.t.jobs("slow-1").await?.is_empty()).then_some(()))
+    })
+    .await?;
     let output = setup.millrace(&["cancel", "slow-1"]).await?;
     exited(&output, 0);
-    let output = tokio::time::timeout(TIMEOUT, waiting.wait_with_output()).await??;
+    let output = within("submit --wait", TIMEOUT, waiting.wait_with_output()).await??;
     let (stdout, stderr) = exited(&output, 1);
     assert_eq!(stdout, "");
     assert!(stderr.contains("FlowRun slow-1 was canceled"), "{stderr}");
@@ -415,19 +356,22 @@ async fn the_kubernetes_examples_run_as_written() -> Result<()> {
         "parse-numbers.run.yaml",
     ] {
         setup
-            .apply(
-                &Path::new("examples/kubernetes")
-                    .join(file)
-                    .to_string_lossy(),
-            )
+            .t
+            .create_manifests(Path::new("examples/kubernetes").join(file))
             .await?;
     }
-    let hello = setup.finished("hello-1").await?.status.context("status")?;
+    let hello = setup
+        .t
+        .run_ended("hello-1")
+        .await?
+        .status
+        .context("status")?;
     assert_eq!(hello.phase, Some(RunPhase::Succeeded), "{hello:#?}");
     assert_eq!(hello.result, Some(json!("HELLO, KUBERNETES!")));
 
     let parsed = setup
-        .finished("parse-numbers-1")
+        .t
+        .run_ended("parse-numbers-1")
         .await?
         .status
         .context("status")?;

@@ -1,6 +1,9 @@
 //! `millrace run` end to end through the binary: real processes, exit codes, stdout contract.
 
-mod support;
+mod support {
+    pub mod http;
+    pub mod local;
+}
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

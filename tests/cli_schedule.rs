@@ -1,6 +1,8 @@
 //! `millrace schedule next` through the binary: output contract and exit codes.
 
-mod support;
+mod support {
+    pub mod local;
+}
 
 use serde_json::{Value, json};
 use std::process::Output;

@@ -1,7 +1,9 @@
 //! `millrace sync plan` on repositories the tests build: the JSON shape, exit codes, human
 //! output, `--ref`, `--path`, `--namespace`, and the example flows repository.
 
-mod support;
+mod support {
+    pub mod git_repos;
+}
 
 use serde_json::{Value, json};
 use std::path::Path;

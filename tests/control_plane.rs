@@ -1,7 +1,9 @@
 //! Tests against the real control plane (see `support`): CRDs with status subresources and server-side
 //! apply, watches, RBAC, and Jobs run by the real Job controller through the pod runner.
 
-mod support;
+mod support {
+    pub mod cluster;
+}
 
 use std::time::Duration;
 
@@ -19,18 +21,11 @@ use kube::config::AuthInfo;
 use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> Result<T> {
-    tokio::time::timeout(TIMEOUT, fut)
-        .await
-        .with_context(|| format!("timed out: {what}"))
-}
+use support::cluster::wait::{TIMEOUT, within};
 
 #[tokio::test]
 async fn crd_with_status_subresource_server_side_apply_and_watch() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -63,6 +58,7 @@ async fn crd_with_status_subresource_server_side_apply_and_watch() -> Result<()>
         .await?;
     within(
         "CRD established",
+        TIMEOUT,
         await_condition(
             crds,
             "widgets.test.millrace.dev",
@@ -115,7 +111,7 @@ async fn crd_with_status_subresource_server_side_apply_and_watch() -> Result<()>
     assert_eq!(stored.data["status"]["phase"], "Ready");
     assert_eq!(stored.data["spec"]["size"], 3);
 
-    let seen = within("watch event with status", async {
+    let seen = within("watch event with status", TIMEOUT, async {
         while let Some(obj) = events.try_next().await? {
             if obj.name_any() == "w" && obj.data["status"]["phase"] == "Ready" {
                 return Ok::<_, anyhow::Error>(obj);
@@ -130,7 +126,7 @@ async fn crd_with_status_subresource_server_side_apply_and_watch() -> Result<()>
 
 #[tokio::test]
 async fn rbac_forbids_what_a_role_does_not_grant() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let admin = cp.client();
@@ -226,9 +222,18 @@ async fn job_pods(client: &Client, ns: &str, job: &str) -> Result<Vec<Pod>> {
         .items)
 }
 
+/// Job `name` once it is Complete or Failed.
+async fn job_ended(jobs: &Api<Job>, name: &str) -> Result<Job> {
+    let ended = await_condition(jobs.clone(), name, |j: Option<&Job>| {
+        j.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
+    });
+    let job = within(&format!("Job {name} ends"), TIMEOUT, ended).await??;
+    job.with_context(|| format!("Job {name} is gone"))
+}
+
 #[tokio::test]
 async fn job_completes_and_its_log_is_served_then_gc_removes_its_pods() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -238,14 +243,7 @@ async fn job_completes_and_its_log_is_served_then_gc_removes_its_pods() -> Resul
     jobs.create(&PostParams::default(), &job("hello", "echo hi; exit 0")?)
         .await?;
 
-    let done = within(
-        "job Complete",
-        await_condition(jobs.clone(), "hello", |j: Option<&Job>| {
-            j.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
-        }),
-    )
-    .await??
-    .context("job gone")?;
+    let done = job_ended(&jobs, "hello").await?;
     assert!(job_condition(&done, "Complete"), "{:?}", done.status);
 
     let pods = job_pods(&client, &ns, "hello").await?;
@@ -278,7 +276,7 @@ async fn job_completes_and_its_log_is_served_then_gc_removes_its_pods() -> Resul
         ..Default::default()
     };
     jobs.delete("hello", &background).await?;
-    within("garbage collection of the job's pods", async {
+    within("garbage collection of the job's pods", TIMEOUT, async {
         while !job_pods(&client, &ns, "hello").await?.is_empty() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -290,7 +288,7 @@ async fn job_completes_and_its_log_is_served_then_gc_removes_its_pods() -> Resul
 
 #[tokio::test]
 async fn job_fails_on_exit_code_with_no_retries() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -301,14 +299,7 @@ async fn job_fails_on_exit_code_with_no_retries() -> Result<()> {
     jobs.create(&PostParams::default(), &job("boom", script)?)
         .await?;
 
-    let done = within(
-        "job Failed",
-        await_condition(jobs.clone(), "boom", |j: Option<&Job>| {
-            j.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
-        }),
-    )
-    .await??
-    .context("job gone")?;
+    let done = job_ended(&jobs, "boom").await?;
     assert!(job_condition(&done, "Failed"), "{:?}", done.status);
     let pods = job_pods(&client, &ns, "boom").await?;
     assert_eq!(pods.len(), 1, "backoffLimit 0 means a single attempt");
@@ -337,7 +328,7 @@ async fn job_fails_on_exit_code_with_no_retries() -> Result<()> {
 
 #[tokio::test]
 async fn pod_runner_materialises_volumes_env_and_restarts_on_failure() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -387,14 +378,7 @@ async fn pod_runner_materialises_volumes_env_and_restarts_on_failure() -> Result
     }))?;
     let jobs = Api::<Job>::namespaced(client.clone(), &ns);
     jobs.create(&PostParams::default(), &job).await?;
-    let done = within(
-        "job Complete",
-        await_condition(jobs, "volumes", |j: Option<&Job>| {
-            j.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
-        }),
-    )
-    .await??
-    .context("job gone")?;
+    let done = job_ended(&jobs, "volumes").await?;
     assert!(job_condition(&done, "Complete"), "{:?}", done.status);
 
     let pods = job_pods(&client, &ns, "volumes").await?;
@@ -426,7 +410,7 @@ async fn pod_runner_materialises_volumes_env_and_restarts_on_failure() -> Result
 
 #[tokio::test]
 async fn deleting_a_running_pod_stops_its_process_and_removes_it() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -440,6 +424,7 @@ async fn deleting_a_running_pod_stops_its_process_and_removes_it() -> Result<()>
     pods.create(&PostParams::default(), &pod).await?;
     within(
         "pod Running",
+        TIMEOUT,
         await_condition(pods.clone(), "sleeper", |p: Option<&Pod>| {
             p.and_then(|p| p.status.as_ref()?.phase.as_deref()) == Some("Running")
         }),
@@ -458,7 +443,7 @@ async fn deleting_a_running_pod_stops_its_process_and_removes_it() -> Result<()>
 
 #[tokio::test]
 async fn finished_job_is_deleted_after_its_ttl() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(cp) = support::cluster::control_plane().await else {
         return Ok(());
     };
     let client = cp.client();
@@ -474,6 +459,7 @@ async fn finished_job_is_deleted_after_its_ttl() -> Result<()> {
     jobs.create(&PostParams::default(), &short_lived).await?;
     within(
         "ttl-after-finished deletion",
+        TIMEOUT,
         await_condition(jobs, "short", |j: Option<&Job>| j.is_none()),
     )
     .await??;

@@ -1,6 +1,8 @@
 //! The local executor against real interpreters: results, errors, logs, timeouts, cancel, limits.
 
-mod support;
+mod support {
+    pub mod local;
+}
 
 use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
 use millrace::exec::local::LocalExecutor;

@@ -2,7 +2,14 @@
 //! ports: file://, git:// (git daemon), https with a token (git http-backend behind TLS with a
 //! test CA), ssh with a key (sshd). Host keys and certificates are always checked.
 
-mod support;
+mod support {
+    #[path = "cluster/certs.rs"]
+    pub mod certs;
+    pub mod git_repos;
+    pub mod git_servers;
+    #[path = "cluster/process.rs"]
+    pub mod process;
+}
 
 use git2::Repository;
 use millrace::gitsync::fetch::{Credentials, FetchError, FetchRequest, GitRef, fetch};

@@ -1,7 +1,9 @@
 //! Reading a revision of a real repository: the commit's tree within limits, the files turned into
 //! objects (Millrace manifests and a Windmill workspace), refusals, and every bad file reported.
 
-mod support;
+mod support {
+    pub mod git_repos;
+}
 
 use git2::{Oid, Repository};
 use millrace::expr::InProcess;

@@ -1,6 +1,8 @@
 //! The bundled hub scripts against a local HTTP server.
 
-mod support;
+mod support {
+    pub mod http;
+}
 
 use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
 use millrace::exec::Executor;

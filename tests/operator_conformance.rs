@@ -3,7 +3,11 @@
 //! `sleep` after its step, Python's None rules and bash's merged, string last line.
 
 mod conformance_flows;
-mod support;
+mod support {
+    pub mod cluster;
+    pub mod flows;
+    pub mod operator;
+}
 
 use anyhow::Result;
 use conformance_flows::{
@@ -11,7 +15,7 @@ use conformance_flows::{
 };
 use millrace::k8s::api::RunPhase;
 use serde_json::json;
-use support::flows::setup;
+use support::operator::setup;
 
 #[tokio::test]
 async fn skipped_runs_loop_stops_and_sleeps_behave_as_in_windmill() -> Result<()> {

@@ -2,18 +2,23 @@
 //! with their delays, and the branches example loaded from its file. Steps run in the pod runner
 //! (images ignored).
 
-mod support;
+mod support {
+    pub mod cluster;
+    pub mod flows;
+    pub mod operator;
+}
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams};
-use kube::{Api, ResourceExt};
 use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
 use serde_json::json;
-use std::time::Duration;
-use support::flows::{example, expr, setup, step, step_result};
+use support::cluster::wait::{TIMEOUT, wait_until};
+use support::flows::{example, expr, flaky, step, step_result};
+use support::operator::setup;
 
 #[tokio::test]
 async fn branchone_picks_its_branch_or_the_default_and_branchall_runs_every_branch() -> Result<()> {
@@ -120,12 +125,7 @@ async fn a_step_that_fails_twice_succeeds_on_its_third_attempt_after_the_delays(
     let Some(t) = setup("flows-retry").await? else {
         return Ok(());
     };
-    let counter = tempfile::tempdir()?.keep().join("count");
-    let flaky = format!(
-        "def main():\n    path = {path:?}\n    try:\n        n = int(open(path).read())\n    except FileNotFoundError:\n        n = 0\n    open(path, 'w').write(str(n + 1))\n    if n < 2:\n        raise RuntimeError('attempt %d fails' % (n + 1))\n    return 'third time'",
-        path = counter.to_string_lossy()
-    );
-    let mut module = step("flaky", "python3", &flaky, json!({}));
+    let mut module = flaky("flaky", 2, "third time")?;
     module["retry"] = json!({"constant": {"attempts": 3, "seconds": 2}});
     t.modules("retry", json!([module])).await?;
     t.run("retry-1", "retry", json!({})).await?;
@@ -134,11 +134,8 @@ async fn a_step_that_fails_twice_succeeds_on_its_third_attempt_after_the_delays(
     assert_eq!(status.result, Some(json!("third time")));
     assert_eq!(status.steps[0].attempts, 3, "{status:#?}");
 
-    let jobs = Api::<Job>::namespaced(t.client.clone(), &t.ns)
-        .list(&ListParams::default().labels("millrace.dev/run=retry-1"))
-        .await?;
+    let jobs = t.jobs("retry-1").await?;
     let mut created: Vec<(u32, i64)> = jobs
-        .items
         .iter()
         .map(|job| {
             let attempt = job.metadata.labels.as_ref().unwrap()["millrace.dev/attempt"]
@@ -235,17 +232,14 @@ async fn a_flowrun_created_again_under_its_name_never_reuses_the_earlier_ones_ob
     .await?;
     t.run("again", "double", json!({"n": 1})).await?;
     assert_eq!(t.finished("again").await?.result, Some(json!("2")));
-    let (runs, config_maps, jobs) = (
-        Api::<FlowRun>::namespaced(t.client.clone(), &t.ns),
-        Api::<ConfigMap>::namespaced(t.client.clone(), &t.ns),
-        Api::<Job>::namespaced(t.client.clone(), &t.ns),
-    );
+    let (runs, config_maps, jobs) = (t.api::<FlowRun>(), t.api::<ConfigMap>(), t.api::<Job>());
     // Orphaning keeps the first run's state ConfigMap, Job and Secret for good, as a garbage
     // collector that has not got to them yet would for a moment.
     runs.delete("again", &DeleteParams::orphan()).await?;
-    while runs.get_opt("again").await?.is_some() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("FlowRun again is gone", TIMEOUT, || async {
+        Ok(runs.get_opt("again").await?.is_none().then_some(()))
+    })
+    .await?;
     let earlier_jobs: Vec<String> = jobs
         .list(&ListParams::default())
         .await?

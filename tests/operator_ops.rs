@@ -1,63 +1,48 @@
 //! Running the operator: its metrics and health endpoint, and leader election between replicas,
 //! on the real control plane with the pod runner playing the kubelet.
 
-mod support;
+mod support {
+    pub mod accounts;
+    pub mod chart;
+    pub mod cluster;
+    pub mod flows;
+    pub mod helm;
+    pub mod manifests;
+    pub mod operator;
+}
 
-use support::flows::{install_crds, run_ended, sandbox};
-
-use anyhow::{Context, Result, bail};
-use k8s_openapi::api::batch::v1::Job;
+use anyhow::{Context, Result};
 use k8s_openapi::api::coordination::v1::Lease as LeaseObject;
-use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use millrace::k8s::api::flowrun::RunPhase;
-use millrace::k8s::api::{Flow, FlowRun};
 use millrace::k8s::operator::health::{self, Readiness};
 use millrace::k8s::operator::leader::{self, Lease};
 use millrace::k8s::operator::metrics::Metrics;
-use millrace::k8s::operator::throttle;
-use millrace::k8s::operator::{self, Config};
+use millrace::k8s::operator::{Config, throttle};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support::cluster::wait::{TIMEOUT, wait_until};
+use support::flows::step;
+use support::operator::{self as harness, Controllers, Harness, sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-
-const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn config(ns: &str, metrics: &Arc<Metrics>, ready: &Readiness) -> Config {
     Config {
-        namespace: Some(ns.to_string()),
-        resync: Duration::from_secs(5),
         metrics: metrics.clone(),
         ready: ready.clone(),
-        ..Config::default()
+        ..harness::config(Some(ns))
     }
 }
 
 fn bash(id: &str, content: &str) -> Value {
-    json!({"id": id, "value": {
-        "type": "rawscript", "language": "bash", "content": content, "input_transforms": {}}})
+    step(id, "bash", content, json!({}))
 }
 
-async fn create_flow_and_run(client: &Client, ns: &str, name: &str, modules: Value) -> Result<()> {
-    let flow: Flow = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
-        "metadata": {"name": name},
-        "spec": {"summary": name, "value": {"modules": modules}},
-    }))?;
-    let run: FlowRun = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
-        "metadata": {"name": format!("{name}-1")},
-        "spec": {"flowRef": {"name": name}, "inputs": {}},
-    }))?;
-    Api::<Flow>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &flow)
-        .await?;
-    Api::<FlowRun>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &run)
-        .await?;
-    Ok(())
+/// A Flow `name` of `modules` and its run `name-1`.
+async fn flow_and_run(t: &Harness, name: &str, modules: Value) -> Result<()> {
+    t.modules(name, modules).await?;
+    t.run(&format!("{name}-1"), name, json!({})).await
 }
 
 /// `GET path` over plain HTTP/1.1: the status code and the body.
@@ -86,13 +71,9 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answer() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(t) = Harness::without_controllers("ops-metrics").await? else {
         return Ok(());
     };
-    let client = cp.client();
-    install_crds(&client).await?;
-    let ns = cp.namespace("ops-metrics").await;
-    let _runner = cp.pod_runner(&ns).await;
     let metrics = Arc::new(Metrics::default());
     let ready = Readiness::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -102,37 +83,24 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
     assert_eq!(get(addr, "/readyz").await?.0, 503, "nothing watches yet");
 
     // The controller's client is paced as in production, tighter.
-    let paced = throttle::client(cp.config().clone(), 20.0, 5)?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let controllers = tokio::spawn(operator::run_controllers(
-        paced,
-        config(&ns, &metrics, &ready),
-        sandbox(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let paced = throttle::client(t.cp.config().clone(), 20.0, 5)?;
+    let controllers = Controllers::start(paced, config(&t.ns, &metrics, &ready));
     let modules = json!([bash("hello", "echo '{\"said\": \"hello\"}'")]);
-    create_flow_and_run(&client, &ns, "hello", modules).await?;
-    let run = run_ended(&client, &ns, "hello-1").await?;
+    flow_and_run(&t, "hello", modules).await?;
+    let run = t.run_ended("hello-1").await?;
     assert_eq!(
         run.status.as_ref().and_then(|s| s.phase),
         Some(RunPhase::Succeeded)
     );
 
     // The controller's cache sees the final status a moment after it was written.
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let text = loop {
+    let text = wait_until("the run is counted as Succeeded", TIMEOUT, || async {
         let (code, text) = get(addr, "/metrics").await?;
         assert_eq!(code, 200);
-        if sample(&text, "millrace_flowruns{phase=\"Succeeded\"}") == Some(1.0) {
-            break text;
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the run is not counted as Succeeded:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        let counted = sample(&text, "millrace_flowruns{phase=\"Succeeded\"}") == Some(1.0);
+        Ok(counted.then_some(text))
+    })
+    .await?;
     for reconciles in [
         "millrace_reconciles_total{controller=\"flow\"}",
         "millrace_reconciles_total{controller=\"flowrun\"}",
@@ -163,8 +131,7 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
     assert_eq!(get(addr, "/healthz").await?.0, 200);
     assert_eq!(get(addr, "/readyz").await?.0, 200);
 
-    drop(stop);
-    controllers.await?;
+    controllers.stop().await?;
     let (_, text) = get(addr, "/metrics").await?;
     assert_eq!(sample(&text, "millrace_leader"), Some(0.0), "{text}");
     server.abort();
@@ -249,14 +216,7 @@ impl Drop for Replica {
 
 /// Waits until `done` holds.
 async fn until(what: &str, done: impl Fn() -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            bail!("timed out: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    wait_until(what, TIMEOUT, || async { Ok(done().then_some(())) }).await
 }
 
 async fn holder(client: &Client, ns: &str) -> Result<Option<String>> {
@@ -266,47 +226,35 @@ async fn holder(client: &Client, ns: &str) -> Result<Option<String>> {
 }
 
 async fn wait_for_holder(client: &Client, ns: &str, identity: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    let what = format!("the lease is held by {identity}");
+    wait_until(&what, TIMEOUT, || async {
         let now = holder(client, ns).await?;
-        if now.as_deref() == Some(identity) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the lease is held by {now:?}, not {identity}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok((now.as_deref() == Some(identity)).then_some(()))
+    })
+    .await
 }
 
 #[tokio::test]
 async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(t) = Harness::without_controllers("ops-leader").await? else {
         return Ok(());
     };
-    let client = cp.client();
-    install_crds(&client).await?;
-    let ns = cp.namespace("ops-leader").await;
-    let runner = cp.pod_runner(&ns).await;
+    let (cp, client, ns) = (t.cp, &t.client, &t.ns);
 
-    let mut first = Replica::start(cp.config(), &ns, "replica-a");
-    wait_for_holder(&client, &ns, &first.identity).await?;
-    let second = Replica::start(cp.config(), &ns, "replica-b");
+    let mut first = Replica::start(cp.config(), ns, "replica-a");
+    wait_for_holder(client, ns, &first.identity).await?;
+    let second = Replica::start(cp.config(), ns, "replica-b");
 
     // The first step outlives the leader: the standby must pick it up where it was.
     let modules = json!([
         bash("slow", "sleep 4\necho '{\"n\": 1}' > result.json"),
         bash("after", "echo '{\"n\": 2}' > result.json"),
     ]);
-    create_flow_and_run(&client, &ns, "handover", modules).await?;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while jobs.list(&ListParams::default()).await?.items.is_empty() {
-        if tokio::time::Instant::now() > deadline {
-            bail!("the leader started no Job");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    flow_and_run(&t, "handover", modules).await?;
+    wait_until("the leader starts a Job", TIMEOUT, || async {
+        Ok((!t.jobs("handover-1").await?.is_empty()).then_some(()))
+    })
+    .await?;
     // The Job came from the leader; the standby, ready all along, did nothing.
     until("the leader counts its reconciles", || {
         first.reconciles() > 0.0
@@ -316,11 +264,11 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
     assert!(!second.leading());
     assert_eq!(second.reconciles(), 0.0);
     assert!(second.ready.get(), "a standby is ready");
-    assert_eq!(holder(&client, &ns).await?.as_deref(), Some("replica-a"));
+    assert_eq!(holder(client, ns).await?.as_deref(), Some("replica-a"));
 
     first.kill();
-    wait_for_holder(&client, &ns, &second.identity).await?;
-    let run = run_ended(&client, &ns, "handover-1").await?;
+    wait_for_holder(client, ns, &second.identity).await?;
+    let run = t.run_ended("handover-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"n": 2})));
@@ -331,7 +279,7 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
     .await?;
     assert!(second.leading());
     // Each step ran once: the new leader did not start the running step again.
-    let executions = runner.executions();
+    let executions = t.executions();
     assert_eq!(executions.len(), 2, "{executions:?}");
     assert!(executions.values().all(|n| *n == 1), "{executions:?}");
     Ok(())
@@ -360,21 +308,18 @@ fn the_command_refuses_leader_election_without_a_lease_namespace_and_a_zero_rate
 #[tokio::test]
 async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_lease_on_sigterm()
 -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(t) = Harness::without_controllers("ops-command").await? else {
         return Ok(());
     };
-    let client = cp.client();
-    install_crds(&client).await?;
-    let ns = cp.namespace("ops-command").await;
-    let _runner = cp.pod_runner(&ns).await;
+    let (client, ns) = (&t.client, &t.ns);
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
-    cp.write_kubeconfig(&kubeconfig, &ns)?;
+    t.cp.write_kubeconfig(&kubeconfig, ns)?;
     let log = tempfile::NamedTempFile::new()?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"));
     command
-        .args(["controller", "--namespace", &ns, "--leader-elect"])
+        .args(["controller", "--namespace", ns, "--leader-elect"])
         .args([
             "--lease-duration-seconds",
             "3",
@@ -383,43 +328,34 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
         ])
         .args(["--metrics-addr", &addr.to_string(), "--kube-qps", "20"])
         .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAMESPACE", &ns)
+        .env("POD_NAMESPACE", ns)
         .env("POD_NAME", "controller-0")
         .stdout(std::process::Stdio::null())
         .stderr(log.reopen()?);
-    support::process::isolate(&mut command);
+    support::cluster::process::isolate(&mut command);
     let mut controller = command.spawn()?;
 
-    wait_for_holder(&client, &ns, "controller-0").await?;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while !matches!(get(addr, "/readyz").await, Ok((200, _))) {
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "/readyz never answered 200: {}",
-                std::fs::read_to_string(log.path())?
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_holder(client, ns, "controller-0").await?;
+    let ready = wait_until("/readyz answers 200", TIMEOUT, || async {
+        Ok(matches!(get(addr, "/readyz").await, Ok((200, _))).then_some(()))
+    })
+    .await;
+    if let Err(e) = ready {
+        return Err(e.context(std::fs::read_to_string(log.path())?));
     }
     assert_eq!(get(addr, "/healthz").await?.0, 200);
-    create_flow_and_run(
-        &client,
-        &ns,
-        "hello",
-        json!([bash("hello", "echo '\"hi\"'")]),
-    )
-    .await?;
-    let run = run_ended(&client, &ns, "hello-1").await?;
+    flow_and_run(&t, "hello", json!([bash("hello", "echo '\"hi\"'")])).await?;
+    let run = t.run_ended("hello-1").await?;
     let status = run.status.context("status")?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     let (_, text) = get(addr, "/metrics").await?;
     assert_eq!(sample(&text, "millrace_leader"), Some(1.0), "{text}");
 
-    support::process::signal_group(controller.id(), libc::SIGTERM);
+    support::cluster::process::signal_group(controller.id(), libc::SIGTERM);
     let exit = tokio::task::spawn_blocking(move || controller.wait()).await??;
     let log = std::fs::read_to_string(log.path())?;
     assert!(exit.success(), "{exit}: {log}");
-    assert_eq!(holder(&client, &ns).await?, None, "released on exit");
+    assert_eq!(holder(client, ns).await?, None, "released on exit");
     Ok(())
 }
 
@@ -427,46 +363,44 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
 /// the Lease that the chart's flags name.
 #[tokio::test]
 async fn with_the_charts_service_account_the_operator_holds_and_releases_its_lease() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
+    let Some(t) = Harness::without_controllers("ops-chart").await? else {
         return Ok(());
     };
-    let admin = cp.client();
-    install_crds(&admin).await?;
-    let ns = cp.namespace("ops-chart").await;
-    let Some(objects) = support::chart::render("millrace", &ns, &[])? else {
+    let (cp, admin, ns) = (t.cp, &t.client, &t.ns);
+    let Some(objects) = support::chart::render("millrace", ns, &[])? else {
         return Ok(());
     };
-    support::manifests::apply(&admin, &objects, "millrace-test").await?;
+    support::manifests::apply(admin, &objects, "millrace-test").await?;
     let account = support::chart::operator_account(&objects)?;
-    let operator = support::accounts::client_as(cp, &ns, &account).await?;
+    let operator = support::accounts::client_as(cp, ns, &account).await?;
 
     let metrics = Arc::new(Metrics::default());
     let lease = Lease {
         duration: Duration::from_secs(3),
         renew_before: Duration::from_secs(2),
-        ..Lease::new("millrace-controller", &ns, "operator-0")
+        ..Lease::new("millrace-controller", ns, "operator-0")
     };
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let elected = tokio::spawn(leader::run(
         operator,
-        config(&ns, &metrics, &Readiness::default()),
+        config(ns, &metrics, &Readiness::default()),
         sandbox(),
         lease,
         async move {
             let _ = stopped.await;
         },
     ));
-    wait_for_holder(&admin, &ns, "operator-0").await?;
+    wait_for_holder(admin, ns, "operator-0").await?;
     until("the controllers run", || {
         sample(&metrics.render(), "millrace_leader") == Some(1.0)
     })
     .await?;
     // Past a renewal or two, it still holds the lease.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(holder(&admin, &ns).await?.as_deref(), Some("operator-0"));
+    assert_eq!(holder(admin, ns).await?.as_deref(), Some("operator-0"));
 
     drop(stop);
     assert_eq!(elected.await??, leader::Ended::Shutdown);
-    assert_eq!(holder(&admin, &ns).await?, None, "released at shutdown");
+    assert_eq!(holder(admin, ns).await?, None, "released at shutdown");
     Ok(())
 }

@@ -2,21 +2,27 @@
 //! path, variables and resources read from Secrets (and kept out of everything the operator
 //! writes), the Windmill export example and the paths-and-secrets manifest.
 
-mod support;
+mod support {
+    pub mod cluster;
+    pub mod flows;
+    pub mod local;
+    pub mod operator;
+}
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use millrace::k8s::api::flowrun::RunPhase;
 use millrace::k8s::api::{Flow, FlowRun, Script};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use support::flows::{call, controller_logs, example, expr, setup, step, step_result};
+use support::flows::{call, example, expr, step, step_result};
+use support::operator::{controller_logs, setup};
 
 #[tokio::test]
 async fn secret_variables_and_resources_reach_their_steps_and_appear_nowhere_else() -> Result<()> {
+    // Captured from before the controllers start.
+    controller_logs();
     let Some(t) = setup("flows-secret").await? else {
         return Ok(());
     };
@@ -30,9 +36,8 @@ async fn secret_variables_and_resources_reach_their_steps_and_appear_nowhere_els
         "metadata": {"name": "millrace-resources"},
         "data": {"f.db.main": ByteString(database.to_string().into_bytes())},
     }))?;
-    let secrets = Api::<Secret>::namespaced(t.client.clone(), &t.ns);
-    secrets.create(&PostParams::default(), &secret).await?;
-    secrets.create(&PostParams::default(), &resources).await?;
+    t.create(&secret).await?;
+    t.create(&resources).await?;
     let length = "def main(token):\n    return {'length': len(token)}";
     let host = "def main(db):\n    return {'host': db['host'], 'length': len(db['password'])}";
     t.modules(
@@ -92,15 +97,10 @@ async fn secret_variables_and_resources_reach_their_steps_and_appear_nowhere_els
     );
 
     // Everything the operator wrote that people or other tools read.
-    let runs = Api::<FlowRun>::namespaced(t.client.clone(), &t.ns)
-        .list(&ListParams::default())
-        .await?;
-    let events = Api::<Event>::namespaced(t.client.clone(), &t.ns)
-        .list(&ListParams::default())
-        .await?;
-    let config_maps = Api::<ConfigMap>::namespaced(t.client.clone(), &t.ns)
-        .list(&ListParams::default())
-        .await?;
+    let everything = ListParams::default();
+    let runs = t.api::<FlowRun>().list(&everything).await?;
+    let events = t.api::<Event>().list(&everything).await?;
+    let config_maps = t.api::<ConfigMap>().list(&everything).await?;
     let logs = String::from_utf8_lossy(&controller_logs().lock().unwrap()).into_owned();
     // The scans below look at something: the run's Events, its state, the reconciles logged.
     assert!(!events.items.is_empty() && !config_maps.items.is_empty());
@@ -136,8 +136,7 @@ async fn subflows_and_scripts_resolve_by_path_and_a_started_run_keeps_them() -> 
         "metadata": {"name": "greet"},
         "spec": {"language": "python3", "content": "def main(name):\n    return 'hello ' + name"},
     }))?;
-    let scripts: Api<Script> = Api::namespaced(t.client.clone(), &t.ns);
-    scripts.create(&PostParams::default(), &script).await?;
+    t.create(&script).await?;
     // Found by its path annotation, whatever its name.
     let times = |k: u32| {
         json!({"summary": "multiply", "value": {"modules": [step("mul", "python3",
@@ -176,8 +175,7 @@ async fn subflows_and_scripts_resolve_by_path_and_a_started_run_keeps_them() -> 
     t.phase_is("outer-1", RunPhase::Suspended).await?;
 
     // Edits after the run began do not reach it.
-    let flows: Api<Flow> = Api::namespaced(t.client.clone(), &t.ns);
-    flows
+    t.api::<Flow>()
         .patch(
             "multiplier",
             &PatchParams::default(),
@@ -185,11 +183,11 @@ async fn subflows_and_scripts_resolve_by_path_and_a_started_run_keeps_them() -> 
         )
         .await?;
     let shout = json!({"spec": {"content": "def main(name):\n    return 'HELLO ' + name"}});
-    scripts
+    t.api::<Script>()
         .patch("greet", &PatchParams::default(), &Patch::Merge(&shout))
         .await?;
     let approve = json!({"spec": {"approvals": [{"step": "ask"}]}});
-    Api::<FlowRun>::namespaced(t.client.clone(), &t.ns)
+    t.api::<FlowRun>()
         .patch("outer-1", &PatchParams::default(), &Patch::Merge(&approve))
         .await?;
     let status = t.finished("outer-1").await?;
@@ -199,7 +197,7 @@ async fn subflows_and_scripts_resolve_by_path_and_a_started_run_keeps_them() -> 
     // A new run sees the edits.
     t.run("outer-2", "outer", json!({})).await?;
     t.phase_is("outer-2", RunPhase::Suspended).await?;
-    Api::<FlowRun>::namespaced(t.client.clone(), &t.ns)
+    t.api::<FlowRun>()
         .patch("outer-2", &PatchParams::default(), &Patch::Merge(&approve))
         .await?;
     let status = t.finished("outer-2").await?;
@@ -265,9 +263,7 @@ async fn the_windmill_export_example_runs_from_flow_and_script_objects() -> Resu
             "schema": meta["schema"],
         },
     }))?;
-    Api::<Script>::namespaced(t.client.clone(), &t.ns)
-        .create(&PostParams::default(), &script)
-        .await?;
+    t.create(&script).await?;
     t.run("summary-1", "team-summary", json!({})).await?;
     let status = t.finished("summary-1").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
@@ -288,37 +284,8 @@ async fn the_paths_and_secrets_example_manifest_runs_as_written() -> Result<()> 
     let Some(t) = setup("flows-manifest").await? else {
         return Ok(());
     };
-    let text = std::fs::read_to_string("examples/kubernetes/paths-and-secrets.yaml")?;
-    for document in serde_yaml_ng::Deserializer::from_str(&text) {
-        let object = Value::deserialize(document)?;
-        let params = PostParams::default();
-        let client = t.client.clone();
-        match object["kind"].as_str() {
-            Some("Secret") => {
-                let secret: Secret = serde_json::from_value(object)?;
-                Api::namespaced(client, &t.ns)
-                    .create(&params, &secret)
-                    .await?;
-            }
-            Some("Script") => {
-                let script: Script = serde_json::from_value(object)?;
-                Api::namespaced(client, &t.ns)
-                    .create(&params, &script)
-                    .await?;
-            }
-            Some("Flow") => {
-                let flow: Flow = serde_json::from_value(object)?;
-                Api::namespaced(client, &t.ns)
-                    .create(&params, &flow)
-                    .await?;
-            }
-            Some("FlowRun") => {
-                let run: FlowRun = serde_json::from_value(object)?;
-                Api::namespaced(client, &t.ns).create(&params, &run).await?;
-            }
-            other => bail!("unexpected kind {other:?} in the example"),
-        }
-    }
+    t.create_manifests("examples/kubernetes/paths-and-secrets.yaml")
+        .await?;
     let status = t.finished("welcome-1").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     let token = "change-me-to-a-real-token";

@@ -7,29 +7,30 @@
 //! the moment they finish (TTL 0), so a result the controller has not saved is gone with its Job.
 //! Set `MILLRACE_RESTART_SEED` to replay a printed seed.
 
-mod support;
+mod support {
+    pub mod cluster;
+    pub mod flows;
+    pub mod kill_switch;
+    pub mod operator;
+}
 
-use support::flows::{big_results, install_crds, sandbox, step};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use millrace::k8s::api::flowrun::{FlowRunStatus, RunPhase};
-use millrace::k8s::api::{Flow, FlowRun};
-use millrace::k8s::operator::PodDefaults;
-use millrace::k8s::operator::{self, Config};
+use millrace::k8s::operator::{Config, PodDefaults};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::cluster::wait::{TIMEOUT, wait_until};
+use support::flows::{big_results, expr, step};
 use support::kill_switch::{KillPoint, KillSwitch};
-
-const TIMEOUT: Duration = Duration::from_secs(240);
+use support::operator::{self as harness, Controllers, Harness};
 const ITEMS: u64 = 15;
 /// Items whose square fails on its first attempt (and succeeds on the retry).
 const FLAKY: [u64; 3] = [5, 10, 15];
@@ -37,10 +38,6 @@ const FLAKY: [u64; 3] = [5, 10, 15];
 const RUNS: u64 = 2;
 /// A controller incarnation is killed at one of its first this many writes.
 const MOST_WRITES: usize = 14;
-
-fn js(expr: &str) -> Value {
-    json!({"type": "javascript", "expr": expr})
-}
 
 /// Two steps, a loop of `ITEMS` iterations (three at a time) whose body squares its item (some
 /// fail once and are retried) then branches on the square, and a final step summing everything,
@@ -50,29 +47,29 @@ fn flow() -> Value {
         "square",
         "python3",
         "import os\ndef main(n, scratch):\n    marker = os.path.join(scratch, 'failed-%d' % n)\n    if n % 5 == 0 and not os.path.exists(marker):\n        open(marker, 'w').close()\n        raise RuntimeError('transient failure for %d' % n)\n    return n * n",
-        json!({"n": js("flow_input.iter.value"), "scratch": js("flow_input.scratch")}),
+        json!({"n": expr("flow_input.iter.value"), "scratch": expr("flow_input.scratch")}),
     );
     square["retry"] = json!({"constant": {"attempts": 2, "seconds": 0}});
     let even = step(
         "even",
         "python3",
         "def main(sq):\n    return {'kind': 'even', 'value': sq * 2}",
-        json!({"sq": js("results.square")}),
+        json!({"sq": expr("results.square")}),
     );
     let odd = step(
         "odd",
         "bash",
-        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\" > result.json",
-        json!({"sq": js("results.square")}),
+        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\"",
+        json!({"sq": expr("results.square")}),
     );
     json!({"modules": [
         step("seed", "bash", "echo 7 > result.json", json!({})),
         step("items", "python3", "def main(seed, count):\n    return [{'n': i, 'seed': seed} for i in range(1, count + 1)]",
-             json!({"seed": js("results.seed"), "count": js("flow_input.count")})),
+             json!({"seed": expr("results.seed"), "count": expr("flow_input.count")})),
         {"id": "each", "value": {
             "type": "forloopflow", "parallel": true,
             "parallelism": {"type": "static", "value": 3},
-            "iterator": js("results.items.map(x => x.n)"),
+            "iterator": expr("results.items.map(x => x.n)"),
             "modules": [square, {"id": "pick", "value": {
                 "type": "branchone",
                 "branches": [{"expr": "results.square % 2 == 0", "modules": [even]}],
@@ -80,7 +77,7 @@ fn flow() -> Value {
             }}],
         }},
         step("total", "python3", "def main(seed, items, each):\n    return {'seed': seed, 'items': len(items), 'kinds': sorted(set(x['kind'] for x in each)), 'sum': sum(x['value'] for x in each)}",
-             json!({"seed": js("results.seed"), "items": js("results.items"), "each": js("results.each")})),
+             json!({"seed": expr("results.seed"), "items": expr("results.items"), "each": expr("results.each")})),
     ]})
 }
 
@@ -94,9 +91,9 @@ fn expected_result() -> Value {
 
 /// Every Job ever created in `ns` (by uid), with its step path and attempt; Jobs vanish at once
 /// (TTL 0), so they are collected as they appear.
-fn record_jobs(client: Client, ns: &str) -> Arc<Mutex<BTreeMap<String, (String, String)>>> {
+fn record_jobs(t: &Harness) -> Arc<Mutex<BTreeMap<String, (String, String)>>> {
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
-    let jobs: Api<Job> = Api::namespaced(client, ns);
+    let jobs: Api<Job> = t.api();
     let into = seen.clone();
     tokio::spawn(async move {
         let mut stream = watcher(jobs, watcher::Config::default())
@@ -123,89 +120,54 @@ struct Outcome {
 /// Creates the run and keeps a controller on it, killing each one at a drawn write, until the
 /// run has ended.
 async fn run_with_kills(
-    cp: &support::control_plane::ControlPlane,
-    ns: &str,
+    t: &Harness,
     rng: &mut StdRng,
     value: Value,
     inputs: Value,
     most_writes: usize,
 ) -> Result<Outcome> {
-    let client = cp.client();
-    let flow: Flow = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "Flow",
-        "metadata": {"name": "restart"},
-        "spec": {"summary": "restart", "value": value},
-    }))?;
-    Api::<Flow>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &flow)
-        .await?;
-    let run: FlowRun = serde_json::from_value(json!({
-        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
-        "metadata": {"name": "restart-1"},
-        "spec": {"flowRef": {"name": "restart"}, "inputs": inputs},
-    }))?;
-    let runs: Api<FlowRun> = Api::namespaced(client.clone(), ns);
-    runs.create(&PostParams::default(), &run).await?;
+    t.flow(
+        "restart",
+        None,
+        json!({"summary": "restart", "value": value}),
+    )
+    .await?;
+    t.run("restart-1", "restart", inputs).await?;
 
-    let evaluator = sandbox();
     let config = Config {
-        namespace: Some(ns.to_string()),
         resync: Duration::from_secs(2),
         pods: PodDefaults {
             ttl_seconds_after_finished: 0,
             ..PodDefaults::default()
         },
-        ..Config::default()
+        ..harness::config(Some(&t.ns))
     };
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    // Many controllers in turn, each some seconds from starting up to its kill.
+    let deadline = tokio::time::Instant::now() + 2 * TIMEOUT;
     let mut kills = Vec::new();
     let mut earlier = 0;
     loop {
         let switch = KillSwitch::new(
-            cp.config().clone(),
+            t.cp.config().clone(),
             rng.random_range(1..=most_writes),
             rng.random_bool(0.5),
             earlier,
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let controller = tokio::spawn(operator::run_controllers(
-            switch.client.clone(),
-            config.clone(),
-            evaluator.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        let ended = async {
-            loop {
-                let status = runs.get("restart-1").await?.status;
-                if status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .is_some_and(RunPhase::has_ended)
-                {
-                    return anyhow::Ok(status.context("status")?);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
+        let controllers = Controllers::start(switch.client.clone(), config.clone());
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let ended = wait_until("restart-1 ends", left, || t.ended("restart-1"));
         tokio::select! {
             () = switch.tripped() => {
-                // The crash: the controller's task is dropped mid-flight, nothing runs after it.
-                controller.abort();
-                let _ = controller.await;
-                drop(stop);
+                controllers.abort().await;
                 kills.push(switch.point().context("a tripped switch has a point")?);
                 earlier += switch.writes();
             }
-            status = ended => {
-                controller.abort();
-                drop(stop);
-                return Ok(Outcome { status: status?, kills });
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                let status = runs.get("restart-1").await?.status;
-                bail!("restart-1 in {ns} did not end after {} kills: {status:#?}", kills.len());
+            run = ended => {
+                controllers.abort().await;
+                let ns = &t.ns;
+                let run = run.with_context(|| format!("in {ns} after {} kills", kills.len()))?;
+                let status = run.status.context("status")?;
+                return Ok(Outcome { status, kills });
             }
         }
     }
@@ -214,33 +176,31 @@ async fn run_with_kills(
 #[tokio::test]
 async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a_step_twice()
 -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
-        return Ok(());
-    };
     let seed = seed()?;
-    install_crds(&cp.client()).await?;
 
     let mut namespaces = Vec::new();
     for _ in 0..RUNS {
-        let ns = cp.namespace("restart").await;
-        let runner = cp.pod_runner(&ns).await;
-        let jobs = record_jobs(cp.client(), &ns);
-        namespaces.push((ns, runner, jobs));
+        let Some(t) = Harness::without_controllers("restart").await? else {
+            return Ok(());
+        };
+        let jobs = record_jobs(&t);
+        namespaces.push((t, jobs));
     }
     let scratch = tempfile::tempdir()?;
-    let outcomes = futures::future::join_all(namespaces.iter().enumerate().map(|(i, (ns, ..))| {
-        let dir = scratch.path().join(ns);
+    let outcomes = futures::future::join_all(namespaces.iter().enumerate().map(|(i, (t, _))| {
+        let dir = scratch.path().join(&t.ns);
         let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
         async move {
             std::fs::create_dir_all(&dir)?;
             let inputs = json!({"count": ITEMS, "scratch": dir.to_string_lossy()});
-            run_with_kills(cp, ns, &mut rng, flow(), inputs, MOST_WRITES).await
+            run_with_kills(t, &mut rng, flow(), inputs, MOST_WRITES).await
         }
     }))
     .await;
 
     let mut all_kills = BTreeSet::new();
-    for ((ns, runner, jobs), outcome) in namespaces.iter().zip(outcomes) {
+    for ((t, jobs), outcome) in namespaces.iter().zip(outcomes) {
+        let ns = &t.ns;
         let Outcome { status, kills } = outcome?;
         println!("{ns}: {} kills: {kills:?}", kills.len());
         assert_eq!(status.phase, Some(RunPhase::Succeeded), "{ns}: {status:#?}");
@@ -263,7 +223,7 @@ async fn killed_at_any_write_the_controller_resumes_every_run_without_starting_a
         );
 
         let expected_jobs = 2 + 2 * ITEMS as usize + FLAKY.len() + 1;
-        let per_attempt = each_attempt_ran_once(ns, runner, jobs, expected_jobs).await;
+        let per_attempt = each_attempt_ran_once(t, jobs, expected_jobs).await;
         let retried: BTreeSet<String> = per_attempt
             .into_iter()
             .filter(|(_, attempt)| attempt == "2")
@@ -309,13 +269,13 @@ fn seed() -> Result<u64> {
 /// Asserts that every attempt had one Job, `expected` in all, and that each Job's pod ran once;
 /// returns the attempts (step path, attempt).
 async fn each_attempt_ran_once(
-    ns: &str,
-    runner: &support::pod_runner::PodRunner,
+    t: &Harness,
     jobs: &Mutex<BTreeMap<String, (String, String)>>,
     expected: usize,
 ) -> BTreeSet<(String, String)> {
     // The watch may lag the run's end by a moment.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let ns = &t.ns;
     let jobs = jobs.lock().unwrap().clone();
     let mut per_attempt: BTreeMap<(String, String), usize> = BTreeMap::new();
     for key in jobs.into_values() {
@@ -324,7 +284,7 @@ async fn each_attempt_ran_once(
     let twice: Vec<_> = per_attempt.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "{ns}: attempts with two Jobs: {twice:?}");
     assert_eq!(per_attempt.len(), expected, "{ns}: {per_attempt:#?}");
-    let executions = runner.executions();
+    let executions = t.executions();
     assert_eq!(executions.len(), expected, "{ns}: {executions:#?}");
     assert!(
         executions.values().all(|n| *n == 1),
@@ -337,35 +297,33 @@ async fn each_attempt_ran_once(
 /// chunks, then the state, then removes the chunks it replaced, and kills land in between.
 #[tokio::test]
 async fn killed_while_results_are_saved_in_chunks_the_controller_loses_none() -> Result<()> {
-    let Some(cp) = support::control_plane().await else {
-        return Ok(());
-    };
     let seed = seed()?.wrapping_add(1000);
-    install_crds(&cp.client()).await?;
     const BIG: usize = 4;
     let (modules, expected) = big_results("big", BIG, 400_000);
 
     let mut namespaces = Vec::new();
     for _ in 0..RUNS {
-        let ns = cp.namespace("restart-chunks").await;
-        let runner = cp.pod_runner(&ns).await;
-        let jobs = record_jobs(cp.client(), &ns);
-        namespaces.push((ns, runner, jobs));
+        let Some(t) = Harness::without_controllers("restart-chunks").await? else {
+            return Ok(());
+        };
+        let jobs = record_jobs(&t);
+        namespaces.push((t, jobs));
     }
-    let outcomes = futures::future::join_all(namespaces.iter().enumerate().map(|(i, (ns, ..))| {
+    let outcomes = futures::future::join_all(namespaces.iter().enumerate().map(|(i, (t, _))| {
         let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
         let value = json!({"modules": modules.clone()});
-        async move { run_with_kills(cp, ns, &mut rng, value, json!({}), 6).await }
+        async move { run_with_kills(t, &mut rng, value, json!({}), 6).await }
     }))
     .await;
     let mut kills = 0;
-    for ((ns, runner, jobs), outcome) in namespaces.iter().zip(outcomes) {
+    for ((t, jobs), outcome) in namespaces.iter().zip(outcomes) {
+        let ns = &t.ns;
         let outcome = outcome?;
         println!("{ns}: {} kills: {:?}", outcome.kills.len(), outcome.kills);
         let status = outcome.status;
         assert_eq!(status.phase, Some(RunPhase::Succeeded), "{ns}: {status:#?}");
         assert_eq!(status.result, Some(expected.clone()), "{ns}");
-        each_attempt_ran_once(ns, runner, jobs, BIG + 1).await;
+        each_attempt_ran_once(t, jobs, BIG + 1).await;
         kills += outcome.kills.len();
     }
     assert!(kills >= 4, "only {kills} kills");

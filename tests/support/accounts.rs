@@ -13,7 +13,7 @@ use kube::client::{Body, ClientBuilder};
 use kube::config::AuthInfo;
 use kube::{Api, Client, Config};
 
-use super::control_plane::ControlPlane;
+use super::cluster::ControlPlane;
 
 /// The requests a client was refused, as `METHOD path?query`.
 pub type Refusals = Arc<Mutex<Vec<String>>>;
@@ -52,6 +52,7 @@ pub async fn client_as(cp: &ControlPlane, namespace: &str, account: &str) -> Res
 }
 
 /// Like `client_as`, and every request refused with 403 Forbidden is recorded.
+#[allow(dead_code, reason = "only the chart tests record refusals")]
 pub async fn recording_client_as(
     cp: &ControlPlane,
     namespace: &str,
@@ -69,6 +70,7 @@ pub async fn recording_client_as(
     Ok((client, refusals))
 }
 
+#[allow(dead_code, reason = "only the chart tests check refusals")]
 pub fn is_forbidden<T>(result: &kube::Result<T>) -> bool {
     matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
 }

@@ -50,6 +50,10 @@ pub fn operator_account(objects: &[Value]) -> Result<String> {
 }
 
 /// The step pods' ServiceAccount, as the operator is told.
+#[allow(
+    dead_code,
+    reason = "only the chart tests run steps as the chart's account"
+)]
 pub fn step_account(objects: &[Value]) -> Result<String> {
     match flag_values(&controller_args(objects)?, "--step-service-account").as_slice() {
         [account] => Ok(account.clone()),

@@ -40,6 +40,10 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+#[allow(
+    dead_code,
+    reason = "each git test binary uses a different part of the builder"
+)]
 impl Repo {
     pub fn init(dir: &Path) -> Repo {
         std::fs::create_dir_all(dir).unwrap();

@@ -1,6 +1,6 @@
 //! Finds the helm binary that `scripts/helm` builds.
 
-use super::built::{self, Tool};
+use super::cluster::built::{self, Tool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,6 +4,7 @@ use millrace::exec::runners::Toolchain;
 use std::process::{Command, Output, Stdio};
 
 /// Runs the millrace binary with `args`, no stdin, and collects its output.
+#[allow(dead_code, reason = "not every local test runs the binary")]
 pub fn millrace(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_millrace"))
         .args(args)
@@ -13,6 +14,7 @@ pub fn millrace(args: &[&str]) -> Output {
 }
 
 /// True when bun or deno is installed. Under CI their absence is an error, not a skip.
+#[allow(dead_code, reason = "only tests with TypeScript steps ask")]
 pub fn typescript_available() -> bool {
     let toolchain = Toolchain::from_env();
     if toolchain.bun.is_some() || toolchain.deno.is_some() {
@@ -30,6 +32,7 @@ pub fn typescript_available() -> bool {
 }
 
 /// True when no process with this pid exists any more (or it is a zombie awaiting its parent).
+#[allow(dead_code, reason = "only the tests of killed runs ask")]
 pub fn process_is_gone(pid: i32) -> bool {
     for _ in 0..50 {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -1,8 +1,6 @@
 //! Manifests as `kubectl apply --server-side` takes them: a multi-document YAML stream, each object
 //! applied with the resource its apiVersion and kind resolve to.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -12,7 +10,7 @@ use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 use serde_json::Value;
 
-const ESTABLISHED: Duration = Duration::from_secs(60);
+use super::cluster::wait::{TIMEOUT, within};
 
 /// The objects of a multi-document YAML stream (empty documents left out).
 pub fn documents(yaml: &str) -> Result<Vec<Value>> {
@@ -69,12 +67,8 @@ pub async fn apply(client: &Client, objects: &[Value], field_manager: &str) -> R
         .with_context(|| format!("apply {what}"))?;
         if types.kind == "CustomResourceDefinition" {
             let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-            tokio::time::timeout(
-                ESTABLISHED,
-                await_condition(crds, &name, conditions::is_crd_established()),
-            )
-            .await
-            .with_context(|| format!("{what} not established"))??;
+            let established = await_condition(crds, &name, conditions::is_crd_established());
+            within(&format!("{what} is established"), TIMEOUT, established).await??;
         }
     }
     Ok(cluster_scoped)

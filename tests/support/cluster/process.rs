@@ -59,6 +59,10 @@ impl Daemon {
         })
     }
 
+    #[allow(
+        dead_code,
+        reason = "only the control plane tests signal daemons by pid"
+    )]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -44,6 +44,10 @@ impl Ca {
     }
 
     /// A client certificate: Kubernetes reads the user from CN and the groups from O.
+    #[allow(
+        dead_code,
+        reason = "the git transport tests need only server certificates"
+    )]
     pub fn client(&self, user: &str, groups: &[&str]) -> Result<CertPair> {
         self.sign(
             user,
@@ -83,6 +87,10 @@ impl Ca {
 
 impl CertPair {
     /// Writes `<name>.crt` and `<name>.key` into `dir`, returning their paths.
+    #[allow(
+        dead_code,
+        reason = "the git transport tests keep certificates in memory"
+    )]
     pub fn write(&self, dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
         let cert = dir.join(format!("{name}.crt"));
         let key = dir.join(format!("{name}.key"));

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, KeyToPath, ObjectFieldSelector, Pod, Secret, ServiceAccount, Volume,
@@ -116,25 +117,13 @@ async fn config_map(
     name: &str,
     optional: Option<bool>,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
-    let Some(cm) = Api::<ConfigMap>::namespaced(client.clone(), ns)
+    match Api::<ConfigMap>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?
-    else {
-        return optional_missing("configmap", name, optional);
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = cm
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.into_bytes()))
-        .collect();
-    data.extend(
-        cm.binary_data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0)),
-    );
-    Ok(data)
+    {
+        Some(cm) => Ok(text(cm.data).chain(binary(cm.binary_data)).collect()),
+        None => optional_missing("configmap", name, optional),
+    }
 }
 
 async fn secret(
@@ -143,25 +132,26 @@ async fn secret(
     name: &str,
     optional: Option<bool>,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
-    let Some(s) = Api::<Secret>::namespaced(client.clone(), ns)
+    match Api::<Secret>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?
-    else {
-        return optional_missing("secret", name, optional);
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = s
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    data.extend(
-        s.string_data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.into_bytes())),
-    );
-    Ok(data)
+    {
+        Some(s) => Ok(binary(s.data).chain(text(s.string_data)).collect()),
+        None => optional_missing("secret", name, optional),
+    }
+}
+
+/// Text entries of a ConfigMap or Secret as file contents.
+fn text(entries: Option<BTreeMap<String, String>>) -> impl Iterator<Item = (String, Vec<u8>)> {
+    let entries = entries.into_iter().flatten();
+    entries.map(|(k, v)| (k, v.into_bytes()))
+}
+
+/// Binary entries of a ConfigMap or Secret as file contents.
+fn binary(
+    entries: Option<BTreeMap<String, ByteString>>,
+) -> impl Iterator<Item = (String, Vec<u8>)> {
+    entries.into_iter().flatten().map(|(k, v)| (k, v.0))
 }
 
 fn optional_missing(
@@ -493,6 +483,10 @@ fn rewrite(s: &str, mounts: &[(String, PathBuf)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[allow(
+        unused_imports,
+        reason = "a bench compiles this module without its #[test] functions"
+    )]
     use super::*;
 
     #[test]

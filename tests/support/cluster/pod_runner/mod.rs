@@ -26,7 +26,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
-use crate::support::certs::CertPair;
+use crate::support::cluster::certs::CertPair;
 use logs::LogStore;
 
 /// A pod's task and what stops its processes.
@@ -96,6 +96,10 @@ impl PodRunner {
         self.shared.executions.lock().unwrap().clone()
     }
 
+    #[allow(
+        dead_code,
+        reason = "only the control-plane tests look at pod placement"
+    )]
     pub fn node_name(&self) -> &str {
         &self.shared.node
     }

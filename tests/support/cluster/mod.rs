@@ -5,11 +5,29 @@
 //! Tests share it and isolate themselves by namespace. The processes are spawned from a thread that
 //! lives as long as the test binary, so they die with it (see `process`), and an exit hook removes
 //! the state directory (logs, PKI, kubeconfig) unless `MILLRACE_KEEP_CONTROL_PLANE` is set.
+//!
+//! The pod runner stands in for the kubelet and **ignores container images**: each container's
+//! command runs as a process on this machine (see `pod_runner`); `runner.executions()` counts the
+//! process starts per pod. `wait` holds the one timeout of these tests and the helpers that wait.
+//!
+//! ```ignore
+//! let Some(cp) = support::cluster::control_plane().await else { return }; // skipped without binaries
+//! let client = cp.client();
+//! let ns = cp.namespace("my-test").await;
+//! let runner = cp.pod_runner(&ns).await;
+//! ```
+
+pub mod built;
+pub mod certs;
+pub mod pod_runner;
+pub mod process;
+pub mod testbin;
+pub mod wait;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
@@ -17,10 +35,10 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use super::certs::{Ca, CertPair};
-use super::pod_runner::PodRunner;
-use super::process::{Daemon, signal_group};
-use super::testbin;
+use certs::{Ca, CertPair};
+use pod_runner::PodRunner;
+use process::{Daemon, signal_group};
+use wait::{TIMEOUT, wait_until};
 
 const CONTROLLERS: &str = "job-controller,garbage-collector-controller,ttl-after-finished-controller,\
 namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller";
@@ -29,6 +47,7 @@ pub struct ControlPlane {
     config: Config,
     kubelet_serving: CertPair,
     /// The admin's kubeconfig, for programs run by the tests.
+    #[allow(dead_code, reason = "read by write_kubeconfig only")]
     kubeconfig: Kubeconfig,
 }
 
@@ -279,35 +298,30 @@ fn write_kubeconfig(
     Ok(())
 }
 
-/// Polls `ready` for up to two minutes, failing early (with the log tail) if a daemon exits.
+/// Polls `ready` until it holds, failing early (with the log tail) if a daemon exits.
 async fn wait_for<F, Fut>(daemons: &mut [Daemon], dir: &Path, what: &str, ready: F) -> Result<()>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<bool>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        for d in daemons.iter_mut() {
-            if let Some(status) = d.exited() {
-                let log = std::fs::read_to_string(dir.join(format!("{}.log", d.name)))
-                    .unwrap_or_default();
+    wait_until(what, TIMEOUT, || {
+        let exited = daemons.iter_mut().find_map(|d| Some((d.name, d.exited()?)));
+        let ready = ready();
+        async move {
+            if let Some((name, status)) = exited {
+                let log =
+                    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 bail!(
-                    "{} exited ({status}) while waiting for {what}:\n{}",
-                    d.name,
+                    "{name} exited ({status}) while waiting for {what}:\n{}",
                     tail.join("\n")
                 );
             }
+            Ok(matches!(ready.await, Ok(true)).then_some(()))
         }
-        if matches!(ready().await, Ok(true)) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 impl ControlPlane {
@@ -317,12 +331,20 @@ impl ControlPlane {
     }
 
     /// The config behind `client()`, to derive clients with other credentials.
+    #[allow(
+        dead_code,
+        reason = "only tests that act with other credentials derive clients"
+    )]
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Writes a kubeconfig with cluster-admin rights whose context defaults to `namespace`, for
     /// running programs (like the `millrace` binary) against this control plane.
+    #[allow(
+        dead_code,
+        reason = "only tests that run the millrace binary write one"
+    )]
     pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> Result<()> {
         let mut kubeconfig = self.kubeconfig.clone();
         for context in &mut kubeconfig.contexts {
@@ -354,25 +376,17 @@ impl ControlPlane {
             .expect("create namespace");
         let accounts = Api::<ServiceAccount>::namespaced(client.clone(), &name);
         let root_ca = Api::<ConfigMap>::namespaced(client, &name);
-        for _ in 0..300 {
-            let account = accounts
-                .get_opt("default")
-                .await
-                .expect("get service account")
-                .is_some();
-            let ca = root_ca
-                .get_opt("kube-root-ca.crt")
-                .await
-                .expect("get configmap")
-                .is_some();
-            if account && ca {
-                return name;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "namespace {name}: the controller manager did not create its service account and root CA"
+        let what = format!(
+            "the controller manager creates the service account and root CA of namespace {name}"
         );
+        wait_until(&what, TIMEOUT, || async {
+            let account = accounts.get_opt("default").await?.is_some();
+            let ca = root_ca.get_opt("kube-root-ca.crt").await?.is_some();
+            Ok((account && ca).then_some(()))
+        })
+        .await
+        .expect("a namespace ready for pods");
+        name
     }
 
     /// A pod runner for `namespace` whose log endpoint the apiserver trusts.

@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use super::Shared;
 use super::logs::{ContainerLog, Stream};
 use super::spec::{self, LOOPBACK, Launch};
-use crate::support::process::{isolate, signal_group};
+use crate::support::cluster::process::{isolate, signal_group};
 
 /// A termination message holds at most 4 KiB, as on a real node.
 const MAX_MESSAGE: usize = 4096;

@@ -22,7 +22,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::support::certs::CertPair;
+use crate::support::cluster::certs::CertPair;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Stream {
