@@ -59,7 +59,7 @@ fn flow() -> Value {
     let odd = step(
         "odd",
         "bash",
-        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\"",
+        "sq=\"$1\"\necho \"{\\\"kind\\\": \\\"odd\\\", \\\"value\\\": $((sq + 1))}\" > result.json",
         json!({"sq": expr("results.square")}),
     );
     json!({"modules": [
