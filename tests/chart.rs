@@ -206,9 +206,10 @@ async fn install(
 /// of the test whose operator watches one namespace, and hide what that one's Role lacks.
 static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const CRDS: [&str; 3] = [
+const CRDS: [&str; 4] = [
     "CustomResourceDefinition/flowruns.millrace.dev",
     "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/schedules.millrace.dev",
     "CustomResourceDefinition/scripts.millrace.dev",
 ];
 
