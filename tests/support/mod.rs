@@ -29,6 +29,7 @@ pub mod local;
 pub mod manifests;
 pub mod pod_runner;
 pub mod process;
+pub mod schedules;
 pub mod testbin;
 
 pub use control_plane::control_plane;

@@ -3,6 +3,7 @@
 //! reconcile (blocking work off the runtime, the clock, namespaced APIs, requeue on error).
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -107,11 +108,13 @@ pub fn now_ms() -> u64 {
 /// The most an Event's note may hold.
 const MAX_NOTE: usize = 1000;
 
-/// Publishes an Event about `object`. Best effort: one that cannot be written is logged, not
-/// retried.
+/// Publishes an Event about `object`, naming the `related` object it concerns (the Recorder
+/// folds Events of one reason into one series unless their related objects differ). Best
+/// effort: one that cannot be written is logged, not retried.
 pub async fn publish<K>(
     recorder: &Recorder,
     object: &K,
+    related: Option<ObjectReference>,
     type_: EventType,
     reason: &str,
     note: String,
@@ -132,7 +135,7 @@ pub async fn publish<K>(
         reason: reason.into(),
         note: Some(note),
         action: reason.into(),
-        secondary: None,
+        secondary: related,
     };
     if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(

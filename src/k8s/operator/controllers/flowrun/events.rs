@@ -8,7 +8,7 @@ use crate::k8s::operator::kube::publish;
 use kube::runtime::events::EventType;
 
 pub async fn emit(ctx: &Context, run: &FlowRun, type_: EventType, reason: &str, note: String) {
-    publish(&ctx.recorder, run, type_, reason, note).await;
+    publish(&ctx.recorder, run, None, type_, reason, note).await;
 }
 
 /// A Warning for every attempt among `finished` that failed.

@@ -9,7 +9,7 @@ use crate::k8s::operator::Context;
 use crate::k8s::operator::kube::{create, gone_is_fine, patch_status, publish};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 /// Cancels, creates the scheduled and the handler runs, deletes history beyond the limits, and
@@ -48,6 +48,7 @@ pub async fn act(ctx: &Context, schedule: &Schedule, decision: &mut Decision) ->
         publish(
             &ctx.recorder,
             schedule,
+            None,
             type_,
             &note.reason,
             note.note.clone(),
@@ -69,6 +70,7 @@ async fn start_run(
         publish(
             &ctx.recorder,
             schedule,
+            Some(start.run.object_ref(&())),
             EventType::Normal,
             start.reason,
             start.note.clone(),
