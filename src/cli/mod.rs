@@ -54,7 +54,7 @@ enum Command {
     Approve(cluster::ApproveArgs),
     /// Cancel a FlowRun: its running steps are stopped.
     Cancel(cluster::CancelArgs),
-    /// Cron schedules: check an expression's next fire times.
+    /// Cron schedules: check an expression's next fire times, or start a Schedule's run now.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
 }
