@@ -13,8 +13,9 @@ use kube::{Api, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Woken this long after a fire time, so that the occurrence is due when the clock is read.
-const MARGIN: Duration = Duration::from_millis(100);
+/// Woken this long after a fire time, so that the occurrence is due when the clock is read. A
+/// wake that still comes early finds nothing due and sleeps the few milliseconds left.
+const MARGIN: Duration = Duration::from_millis(10);
 
 pub async fn reconcile(
     guard: Arc<DeserializeGuard<Schedule>>,
