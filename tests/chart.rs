@@ -17,7 +17,7 @@ use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use millrace::expr::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND};
 use millrace::k8s::api::flowrun::RunPhase;
-use millrace::k8s::api::{Flow, FlowRun};
+use millrace::k8s::api::{Flow, FlowRun, Schedule};
 use millrace::k8s::operator::{self, Config};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -507,6 +507,43 @@ async fn the_step_service_account_may_not_read_secrets_or_create_pods() -> Resul
     Ok(())
 }
 
+/// A per-second Schedule of the example Flow under the operator's Role: it creates runs, writes
+/// its status and Events, and deletes history beyond its limit, without a refusal.
+async fn schedule_runs(admin: &Client, namespace: &str, refusals: &Refusals) -> Result<()> {
+    let schedule: Schedule = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Schedule", "metadata": {"name": "often"},
+        "spec": {"schedule": "*/2 * * * * *", "flowRef": {"name": "count-and-double"},
+                 "inputs": {"n": 1}, "successfulRunsHistoryLimit": 1},
+    }))?;
+    let schedules: Api<Schedule> = Api::namespaced(admin.clone(), namespace);
+    schedules.create(&PostParams::default(), &schedule).await?;
+    let runs: Api<FlowRun> = Api::namespaced(admin.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let refused = refusals.lock().unwrap().clone();
+        ensure!(
+            refused.is_empty(),
+            "the chart's RBAC refused the operator: {refused:#?}"
+        );
+        let status = schedules.get("often").await?.status.unwrap_or_default();
+        let listed = runs
+            .list(&ListParams::default().labels("millrace.dev/schedule=often"))
+            .await?
+            .items
+            .len() as u64;
+        // Runs created and succeeded, and fewer left than were created: history was deleted.
+        if status.created >= 3 && status.last_successful_time.is_some() && listed < status.created {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the Schedule did not run under the chart's RBAC: {status:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    schedules.delete("often", &Default::default()).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<()> {
     let Some(cp) = support::control_plane().await else {
@@ -563,6 +600,7 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"doubled": 42})));
     events_until(&admin, &watched, &name, "RunSucceeded").await?;
+    schedule_runs(&admin, &watched, &forbidden).await?;
 
     drop(stop);
     let forbidden = forbidden.lock().unwrap().clone();
