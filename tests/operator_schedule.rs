@@ -134,7 +134,7 @@ async fn forbid_skips_while_a_run_is_active_and_says_so() -> Result<()> {
     assert_eq!(only.len(), 1, "one run while it is active: {only:?}");
     let active = format!("lonely-{}", only[0].timestamp());
     assert!(skip.message.contains(&active), "{}", skip.message);
-    assert_eq!(skipped.active, [active.clone()]);
+    assert_eq!(skipped.active, std::slice::from_ref(&active));
     let note = event(client, ns, "lonely", "ForbidOverlap").await?;
     assert!(note.contains(&active), "{note}");
     assert_eq!(status(client, ns, "lonely").await?.missed, 0);
