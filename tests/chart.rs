@@ -299,6 +299,15 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
     Ok(())
 }
 
+fn not_refused(refusals: &Refusals) -> Result<()> {
+    let refused = refusals.lock().unwrap().clone();
+    ensure!(
+        refused.is_empty(),
+        "the chart's RBAC refused the operator: {refused:#?}"
+    );
+    Ok(())
+}
+
 /// Waits until the run reaches a final phase; fails as soon as the operator is refused anything.
 async fn finished(
     client: &Client,
@@ -309,11 +318,7 @@ async fn finished(
     let runs: Api<FlowRun> = Api::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let refused = refusals.lock().unwrap().clone();
-        ensure!(
-            refused.is_empty(),
-            "the chart's RBAC refused the operator: {refused:#?}"
-        );
+        not_refused(refusals)?;
         let run = runs.get(name).await?;
         if run
             .status
@@ -520,11 +525,7 @@ async fn schedule_runs(admin: &Client, namespace: &str, refusals: &Refusals) -> 
     let runs: Api<FlowRun> = Api::namespaced(admin.clone(), namespace);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let refused = refusals.lock().unwrap().clone();
-        ensure!(
-            refused.is_empty(),
-            "the chart's RBAC refused the operator: {refused:#?}"
-        );
+        not_refused(refusals)?;
         let status = schedules.get("often").await?.status.unwrap_or_default();
         let listed = runs
             .list(&ListParams::default().labels("millrace.dev/schedule=often"))

@@ -9,42 +9,17 @@ use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use millrace::k8s::api::flowrun::RunPhase;
 use millrace::k8s::api::schedule::from_time;
 use millrace::k8s::api::schedule::runs::scheduled_for;
 use millrace::schedule::SkipReason;
 use serde_json::json;
-use support::flows::{controller_logs, install_crds, start_controller};
-use support::pod_runner::PodRunner;
+use support::flows::{controller_logs, start_controller};
 use support::schedules::{
-    bash_flow, create, event, events, patch_spec, runs, scheduled, sleep_until, status, wait_until,
+    bash_flow, create, env, event, events, patch_spec, runs, scheduled, sleep_until, status,
+    wait_until,
 };
-use tokio::sync::oneshot;
-
-/// A namespace with the CRDs, a pod runner and (while `controller` holds it) the controllers.
-struct Env {
-    client: Client,
-    ns: String,
-    _runner: PodRunner,
-    controller: Option<oneshot::Sender<()>>,
-}
-
-async fn env(prefix: &str) -> Result<Option<Env>> {
-    let Some(cp) = support::control_plane().await else {
-        return Ok(None);
-    };
-    controller_logs();
-    let client = cp.client();
-    install_crds(&client).await?;
-    let ns = cp.namespace(prefix).await;
-    Ok(Some(Env {
-        _runner: cp.pod_runner(&ns).await,
-        controller: Some(start_controller(client.clone(), &ns)),
-        client,
-        ns,
-    }))
-}
 
 #[tokio::test]
 async fn runs_start_at_the_fire_times_and_are_named_by_their_instant() -> Result<()> {

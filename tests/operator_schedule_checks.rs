@@ -7,46 +7,17 @@ mod support;
 use anyhow::{Context, Result, ensure};
 use chrono::TimeDelta;
 use kube::api::PostParams;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use millrace::k8s::api::flowrun::RunPhase;
 use millrace::k8s::api::schedule::from_time;
 use millrace::k8s::api::schedule::runs::{HANDLER_LABEL, SCHEDULE_LABEL, TRIGGER_LABEL};
 use millrace::k8s::api::{Flow, Schedule};
 use millrace::schedule::SkipReason;
 use serde_json::json;
-use support::flows::{controller_logs, install_crds, run_ended, start_controller};
-use support::pod_runner::PodRunner;
+use support::flows::run_ended;
 use support::schedules::{
-    bash_flow, condition, create, event, now, patch_spec, runs, scheduled, status, wait_until,
+    bash_flow, condition, create, env, event, now, patch_spec, runs, scheduled, status, wait_until,
 };
-use tokio::sync::oneshot;
-
-struct Env {
-    client: Client,
-    ns: String,
-    dir: tempfile::TempDir,
-    _runner: PodRunner,
-    _controller: oneshot::Sender<()>,
-}
-
-async fn env(prefix: &str) -> Result<Option<Env>> {
-    let Some(cp) = support::control_plane().await else {
-        return Ok(None);
-    };
-    controller_logs();
-    let client = cp.client();
-    install_crds(&client).await?;
-    let ns = cp.namespace(prefix).await;
-    let dir = tempfile::tempdir()?;
-    cp.write_kubeconfig(&dir.path().join("kubeconfig"), &ns)?;
-    Ok(Some(Env {
-        _runner: cp.pod_runner(&ns).await,
-        _controller: start_controller(client.clone(), &ns),
-        client,
-        ns,
-        dir,
-    }))
-}
 
 #[tokio::test]
 async fn a_missing_flow_is_reported_and_the_schedule_recovers_when_it_appears() -> Result<()> {

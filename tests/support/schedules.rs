@@ -1,7 +1,8 @@
 //! Schedules in operator tests: create and patch them, read their runs and Events, and wait
 //! for a condition by polling (with a generous timeout, never a fixed sleep).
 
-use super::flows::step;
+use super::flows::{controller_logs, install_crds, start_controller, step};
+use super::pod_runner::PodRunner;
 use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::events::v1::Event;
@@ -13,8 +14,39 @@ use millrace::k8s::api::{Flow, FlowRun};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 pub const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A namespace with the CRDs, a pod runner, a kubeconfig for it in `dir`, and (while
+/// `controller` holds it) the controllers.
+pub struct Env {
+    pub client: Client,
+    pub ns: String,
+    pub dir: tempfile::TempDir,
+    pub controller: Option<oneshot::Sender<()>>,
+    _runner: PodRunner,
+}
+
+/// `None` without control plane binaries.
+pub async fn env(prefix: &str) -> Result<Option<Env>> {
+    let Some(cp) = super::control_plane().await else {
+        return Ok(None);
+    };
+    controller_logs();
+    let client = cp.client();
+    install_crds(&client).await?;
+    let ns = cp.namespace(prefix).await;
+    let dir = tempfile::tempdir()?;
+    cp.write_kubeconfig(&dir.path().join("kubeconfig"), &ns)?;
+    Ok(Some(Env {
+        _runner: cp.pod_runner(&ns).await,
+        controller: Some(start_controller(client.clone(), &ns)),
+        client,
+        ns,
+        dir,
+    }))
+}
 
 /// Polls `check` until it gives `Some`, failing with `what` after `TIMEOUT`.
 pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
