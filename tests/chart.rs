@@ -21,8 +21,8 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
+use millrace::k8s::api::{FlowRun, Schedule};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -210,9 +210,10 @@ async fn install(
 /// of the test whose operator watches one namespace, and hide what that one's Role lacks.
 static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const CRDS: [&str; 3] = [
+const CRDS: [&str; 4] = [
     "CustomResourceDefinition/flowruns.millrace.dev",
     "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/schedules.millrace.dev",
     "CustomResourceDefinition/scripts.millrace.dev",
 ];
 
@@ -280,17 +281,56 @@ async fn check_operator_limits(operator: &Client, admin: &Client, namespace: &st
     Ok(())
 }
 
+fn not_refused(refusals: &Refusals) -> Result<()> {
+    let refused = refusals.lock().unwrap().clone();
+    ensure!(
+        refused.is_empty(),
+        "the chart's RBAC refused the operator: {refused:#?}"
+    );
+    Ok(())
+}
+
 /// Waits until the run reaches a final phase; fails as soon as the operator is refused anything.
 async fn finished(t: &Harness, name: &str, refusals: &Refusals) -> Result<FlowRun> {
     wait_until(&format!("FlowRun {name} ends"), TIMEOUT, || async {
-        let refused = refusals.lock().unwrap().clone();
-        ensure!(
-            refused.is_empty(),
-            "the chart's RBAC refused the operator: {refused:#?}"
-        );
+        not_refused(refusals)?;
         t.ended(name).await
     })
     .await
+}
+
+/// A per-second Schedule of the example Flow under the operator's Role: it creates runs, writes
+/// its status and Events, and deletes history beyond its limit, without a refusal.
+async fn schedule_runs(t: &Harness, refusals: &Refusals) -> Result<()> {
+    let schedule: Schedule = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "Schedule", "metadata": {"name": "often"},
+        "spec": {"schedule": "*/2 * * * * *", "flowRef": {"name": "count-and-double"},
+                 "inputs": {"n": 1}, "successfulRunsHistoryLimit": 1},
+    }))?;
+    let schedules = t.api::<Schedule>();
+    schedules.create(&PostParams::default(), &schedule).await?;
+    let runs = t.api::<FlowRun>();
+    wait_until(
+        "the Schedule runs under the chart's RBAC",
+        TIMEOUT,
+        || async {
+            not_refused(refusals)?;
+            let status = schedules.get("often").await?.status.unwrap_or_default();
+            let listed = runs
+                .list(&ListParams::default().labels("millrace.dev/schedule=often"))
+                .await?
+                .items
+                .len() as u64;
+            // Runs created and succeeded, and fewer left than were created: history was deleted.
+            Ok((status.created >= 3
+                && status.last_successful_time.is_some()
+                && listed < status.created)
+                .then_some(()))
+        },
+    )
+    .await?;
+    schedules.delete("often", &Default::default()).await?;
+    Ok(())
 }
 
 /// Waits until an Event about `run` has `reason`.
@@ -491,6 +531,7 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!({"doubled": 42})));
     events_until(&t, name, "RunSucceeded").await?;
+    schedule_runs(&t, &forbidden).await?;
 
     drop(stop);
     let forbidden = forbidden.lock().unwrap().clone();

@@ -55,7 +55,7 @@ enum Command {
     Approve(cluster::ApproveArgs),
     /// Cancel a FlowRun: its running steps are stopped.
     Cancel(cluster::CancelArgs),
-    /// Cron schedules: check an expression's next fire times.
+    /// Cron schedules: check an expression's next fire times, or start a Schedule's run now.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
     /// Git sync: what a revision of a flows repository would apply.

@@ -1,15 +1,33 @@
-//! `millrace schedule`: check a cron expression before committing it.
+//! `millrace schedule`: check a cron expression before committing it (`next`), and start a
+//! Schedule's run now (`trigger`).
 
 use super::Invalid;
+use super::cluster::{Cluster, Target, block_on};
+use crate::k8s::api::Schedule;
+use crate::k8s::api::schedule::runs::manual_run;
 use crate::schedule::Cron;
+use crate::schedule::names::manual_run_name;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
+use kube::Api;
+use kube::api::PostParams;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ScheduleCommand {
     /// Print the next fire times of a cron expression, RFC 3339 with the zone's offset.
     Next(NextArgs),
+    /// Start a run of a Schedule now, as it would start one (its Flow, inputs, labels, owner);
+    /// prints the run's name, which never meets a scheduled run's.
+    Trigger(TriggerArgs),
+}
+
+#[derive(Args)]
+pub struct TriggerArgs {
+    /// The Schedule's name.
+    name: String,
+    #[command(flatten)]
+    target: Target,
 }
 
 #[derive(Args)]
@@ -34,7 +52,37 @@ pub struct NextArgs {
 pub fn run(command: ScheduleCommand) -> Result<ExitCode, Invalid> {
     match command {
         ScheduleCommand::Next(args) => next(args),
+        ScheduleCommand::Trigger(args) => trigger(args),
     }
+}
+
+fn trigger(args: TriggerArgs) -> Result<ExitCode, Invalid> {
+    block_on(async {
+        let cluster = Cluster::connect(&args.target).await?;
+        let schedules: Api<Schedule> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let schedule = schedules
+            .get_opt(&args.name)
+            .await
+            .map_err(|e| cluster.api_error("read", "Schedule", &args.name, e))?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "Schedule \"{}\" not found in namespace \"{}\" (list them with `kubectl get schedules -n {}`, or pass --namespace)",
+                    args.name,
+                    cluster.namespace,
+                    cluster.namespace
+                )
+            })?;
+        let now = DateTime::<Utc>::from(std::time::SystemTime::now());
+        let name = manual_run_name(&args.name, now, rand::random());
+        let run = manual_run(&schedule, name.clone(), now);
+        cluster
+            .runs()
+            .create(&PostParams::default(), &run)
+            .await
+            .map_err(|e| cluster.api_error("create", "FlowRun", &name, e))?;
+        println!("{name}");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn next(args: NextArgs) -> Result<ExitCode, Invalid> {

@@ -33,6 +33,10 @@ pub enum SkipReason {
     Paused,
     // `concurrencyPolicy: Replace`: an older catch-up occurrence the latest one replaces.
     Superseded,
+    // The Flow named by `flowRef` does not exist (the controller decides this, not `decide`).
+    FlowMissing,
+    // The Schedule has another problem its `Stalled` condition names (inputs, a handler's Flow).
+    Invalid,
 }
 
 impl fmt::Display for SkipReason {

@@ -19,7 +19,7 @@ pub use logs::logs;
 pub use status::status;
 pub use submit::submit;
 
-/// Where the FlowRun lives.
+/// Where the FlowRun (or Schedule) lives.
 #[derive(Args)]
 pub struct Target {
     /// The namespace [default: the kubeconfig context's namespace].
@@ -99,13 +99,13 @@ pub struct CancelArgs {
 }
 
 /// A client and the namespace to work in.
-struct Cluster {
-    client: Client,
-    namespace: String,
+pub(in crate::cli) struct Cluster {
+    pub(in crate::cli) client: Client,
+    pub(in crate::cli) namespace: String,
 }
 
 impl Cluster {
-    async fn connect(target: &Target) -> anyhow::Result<Cluster> {
+    pub(in crate::cli) async fn connect(target: &Target) -> anyhow::Result<Cluster> {
         let config = kube::Config::infer().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot find a Kubernetes cluster: {e} (set KUBECONFIG or run inside a cluster)"
@@ -120,7 +120,7 @@ impl Cluster {
         Ok(Cluster { client, namespace })
     }
 
-    fn runs(&self) -> Api<FlowRun> {
+    pub(in crate::cli) fn runs(&self) -> Api<FlowRun> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
@@ -140,7 +140,13 @@ impl Cluster {
     }
 
     /// An API failure naming the object and, for the usual causes, what to do.
-    fn api_error(&self, verb: &str, kind: &str, name: &str, error: kube::Error) -> anyhow::Error {
+    pub(in crate::cli) fn api_error(
+        &self,
+        verb: &str,
+        kind: &str,
+        name: &str,
+        error: kube::Error,
+    ) -> anyhow::Error {
         let hint = match &error {
             kube::Error::Api(status) if status.code == 403 => {
                 " (your account lacks the permission: ask for RBAC access to it)"
@@ -148,7 +154,9 @@ impl Cluster {
             kube::Error::Api(status) if status.code == 409 && verb == "create" => {
                 " (choose another name, or delete the old one first)"
             }
-            kube::Error::Api(status) if status.code == 404 && kind == "FlowRun" => {
+            kube::Error::Api(status)
+                if status.code == 404 && matches!(kind, "FlowRun" | "Schedule") =>
+            {
                 " (are the Millrace CRDs installed? `millrace crds | kubectl apply -f -`)"
             }
             _ => "",
@@ -161,7 +169,7 @@ impl Cluster {
 }
 
 /// Runs an async command on a small runtime; a failure prints its error and exits 1.
-fn block_on(
+pub(in crate::cli) fn block_on(
     command: impl std::future::Future<Output = Result<ExitCode, Failure>>,
 ) -> Result<ExitCode, Invalid> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -179,7 +187,7 @@ fn block_on(
 }
 
 /// Wrong arguments (exit 2, nothing was done) or a failure on the way (exit 1).
-enum Failure {
+pub(in crate::cli) enum Failure {
     Invalid(Invalid),
     Other(anyhow::Error),
 }

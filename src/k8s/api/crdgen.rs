@@ -1,12 +1,12 @@
 //! The CustomResourceDefinitions as YAML: what `millrace crds` prints and `crds/` holds.
 
-use super::{Flow, FlowRun, Script};
+use super::{Flow, FlowRun, Schedule, Script};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Every CRD of the group, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Flow::crd(), FlowRun::crd(), Script::crd()]
+    vec![Flow::crd(), FlowRun::crd(), Schedule::crd(), Script::crd()]
 }
 
 /// File name under `crds/` for a CRD: `<plural>.<group>.yaml`.
@@ -87,6 +87,7 @@ mod tests {
         };
         let flow = schema_of(Flow::crd());
         let run = schema_of(FlowRun::crd());
+        let schedule = schema_of(Schedule::crd());
         let preserved = [
             &flow["properties"]["spec"]["properties"]["value"],
             &flow["properties"]["spec"]["properties"]["schema"],
@@ -94,6 +95,8 @@ mod tests {
             &run["properties"]["spec"]["properties"]["flow"]["properties"]["value"],
             &run["properties"]["status"]["properties"]["result"],
             &run["properties"]["status"]["properties"]["steps"]["items"]["properties"]["result"],
+            &schedule["properties"]["spec"]["properties"]["inputs"],
+            &schedule["properties"]["spec"]["properties"]["onFailure"]["properties"]["inputs"],
         ];
         for field in preserved {
             assert_eq!(

@@ -3,8 +3,10 @@
 //! reconcile (blocking work off the runtime, the clock, namespaced APIs, requeue on error).
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -101,4 +103,44 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The most an Event's note may hold.
+const MAX_NOTE: usize = 1000;
+
+/// Publishes an Event about `object`, naming the `related` object it concerns (the Recorder
+/// folds Events of one reason into one series unless their related objects differ). Best
+/// effort: one that cannot be written is logged, not retried.
+pub async fn publish<K>(
+    recorder: &Recorder,
+    object: &K,
+    related: Option<ObjectReference>,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let mut note = note;
+    if note.len() > MAX_NOTE {
+        let mut cut = MAX_NOTE - 3;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: related,
+    };
+    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(
+            object = %object.meta().name.as_deref().unwrap_or("?"),
+            "cannot write Event {reason}: {error}"
+        );
+    }
 }

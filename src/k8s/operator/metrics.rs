@@ -18,6 +18,7 @@ use std::time::Duration;
 pub enum ControllerKind {
     flow,
     flowrun,
+    schedule,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -33,8 +33,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Every controller the operator runs, in the order they start.
-pub const CONTROLLERS: &[fn(Arc<Context>, Stop) -> Registered] =
-    &[controllers::flow::register, controllers::flowrun::register];
+pub const CONTROLLERS: &[fn(Arc<Context>, Stop) -> Registered] = &[
+    controllers::flow::register,
+    controllers::flowrun::register,
+    controllers::schedule::register,
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {

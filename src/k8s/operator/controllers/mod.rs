@@ -4,6 +4,8 @@
 //!
 //! - [`flow`]: checks every Flow and reports the result as its `Ready` condition.
 //! - [`flowrun`]: drives every FlowRun with the engine, one Job per step attempt.
+//! - [`schedule`]: starts FlowRuns at a Schedule's cron times, and runs its handlers.
 
 pub mod flow;
 pub mod flowrun;
+pub mod schedule;

@@ -4,32 +4,11 @@
 use crate::engine::{Event as RunEvent, RunOutcome};
 use crate::k8s::api::flowrun::FlowRun;
 use crate::k8s::operator::Context;
-use kube::Resource;
-use kube::runtime::events::{Event, EventType};
-
-/// The most an Event's note may hold.
-const MAX_NOTE: usize = 1000;
+use crate::k8s::operator::kube::publish;
+use kube::runtime::events::EventType;
 
 pub async fn emit(ctx: &Context, run: &FlowRun, type_: EventType, reason: &str, note: String) {
-    let mut note = note;
-    if note.len() > MAX_NOTE {
-        let mut cut = MAX_NOTE - 3;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-        note.push_str("...");
-    }
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
-        tracing::warn!(run = %run.meta().name.as_deref().unwrap_or("?"), "cannot write Event {reason}: {error}");
-    }
+    publish(&ctx.recorder, run, None, type_, reason, note).await;
 }
 
 /// A Warning for every attempt among `finished` that failed.
