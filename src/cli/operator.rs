@@ -69,6 +69,10 @@ pub struct ControllerArgs {
     /// Reconciles in flight per controller (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: u16,
+    /// Where GitSources keep their repository caches (one bare repository each) [default: a
+    /// directory under the temp dir].
+    #[arg(long, value_name = "DIR", env = "MILLRACE_GIT_CACHE")]
+    git_cache: Option<PathBuf>,
 }
 
 pub fn crds(args: CrdsArgs) -> Result<ExitCode, Invalid> {
@@ -124,6 +128,9 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
         namespace: args.namespace,
         concurrency: args.concurrency,
         metrics: Arc::new(Metrics::default()),
+        git_cache: args
+            .git_cache
+            .unwrap_or_else(|| Config::default().git_cache),
         ..Config::default()
     };
     tracing_subscriber::fmt()

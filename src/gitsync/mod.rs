@@ -4,8 +4,11 @@
 //! fetch (I/O: the wanted commit into the source's bare repository cache) → tree (the commit's
 //! files under the path, within limits) → objects (files → Flow, Script and Schedule manifests;
 //! other objects refused, unused files ignored) → validate → plan (pure: ordered, cross-checked,
-//! every error of every file).
+//! every error of every file). Against a cluster: [`cluster`] (I/O: read a GitSource's revision,
+//! list, dry-run, apply, delete) and [`changes`] (pure: what a sync creates, updates and prunes).
 
+pub mod changes;
+pub mod cluster;
 pub mod fetch;
 pub mod objects;
 pub mod plan;

@@ -155,7 +155,7 @@ impl Cluster {
                 " (choose another name, or delete the old one first)"
             }
             kube::Error::Api(status)
-                if status.code == 404 && matches!(kind, "FlowRun" | "Schedule") =>
+                if status.code == 404 && matches!(kind, "FlowRun" | "Schedule" | "GitSource") =>
             {
                 " (are the Millrace CRDs installed? `millrace crds | kubectl apply -f -`)"
             }

@@ -1,12 +1,18 @@
 //! The CustomResourceDefinitions as YAML: what `millrace crds` prints and `crds/` holds.
 
-use super::{Flow, FlowRun, Schedule, Script};
+use super::{Flow, FlowRun, GitSource, Schedule, Script};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Every CRD of the group, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Flow::crd(), FlowRun::crd(), Schedule::crd(), Script::crd()]
+    vec![
+        Flow::crd(),
+        FlowRun::crd(),
+        Schedule::crd(),
+        Script::crd(),
+        GitSource::crd(),
+    ]
 }
 
 /// File name under `crds/` for a CRD: `<plural>.<group>.yaml`.

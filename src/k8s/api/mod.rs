@@ -1,7 +1,7 @@
 //! The `millrace.dev/v1alpha1` API: what the CLI and the operator share, and nothing of the
 //! operator's runtime.
 //!
-//! - One file per resource ([`flow`], [`flowrun`], [`schedule`], [`script`]); their types are re-exported here.
+//! - One file per resource ([`flow`], [`flowrun`], [`schedule`], [`script`], [`gitsource`]); their types are re-exported here.
 //!   A new resource gets its own file, a line below and one in [`crdgen::all`].
 //! - [`naming`]: the names of the objects made for a run (Jobs, Secrets, ConfigMaps) and label values.
 //! - [`paths`]: which Flow or Script a Windmill path (`f/team/report`) stands for.
@@ -13,6 +13,7 @@ pub mod crdgen;
 pub mod document;
 pub mod flow;
 pub mod flowrun;
+pub mod gitsource;
 pub mod naming;
 pub mod paths;
 pub mod pod;
@@ -22,5 +23,6 @@ pub mod script;
 
 pub use flow::{Flow, FlowSpec, FlowStatus, PodSettings, StepPodSettings};
 pub use flowrun::{FlowRun, FlowRunSpec, FlowRunStatus, RunPhase};
+pub use gitsource::{GitSource, GitSourceSpec, GitSourceStatus};
 pub use schedule::{Schedule, ScheduleSpec, ScheduleStatus};
 pub use script::{Script, ScriptSpec};

@@ -19,6 +19,7 @@ pub enum ControllerKind {
     flow,
     flowrun,
     schedule,
+    gitsource,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

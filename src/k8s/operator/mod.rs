@@ -28,6 +28,7 @@ use ::kube::runtime::events::{Recorder, Reporter};
 use futures::future::{BoxFuture, join_all};
 use health::Readiness;
 use metrics::Metrics;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -37,6 +38,7 @@ pub const CONTROLLERS: &[fn(Arc<Context>, Stop) -> Registered] = &[
     controllers::flow::register,
     controllers::flowrun::register,
     controllers::schedule::register,
+    controllers::gitsource::register,
 ];
 
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub metrics: Arc<Metrics>,
     /// Set once every controller has listed what it watches.
     pub ready: Readiness,
+    /// Where each GitSource keeps its bare repository cache (one directory per GitSource).
+    pub git_cache: PathBuf,
 }
 
 impl Default for Config {
@@ -62,6 +66,7 @@ impl Default for Config {
             concurrency: 16,
             metrics: Arc::default(),
             ready: Readiness::default(),
+            git_cache: std::env::temp_dir().join("millrace-git"),
         }
     }
 }

@@ -1,19 +1,13 @@
-//! `millrace sync`: what a GitSource would do with a revision of a repository. `plan` needs no
-//! cluster: it fetches and reads the revision exactly as the controller does.
+//! `millrace sync plan`: what a sync of a revision would apply, ignore and refuse. No cluster
+//! needed: it fetches and reads the revision exactly as the controller does.
 
-use super::Invalid;
+use super::located;
+use crate::cli::Invalid;
 use crate::expr::InProcess;
 use crate::gitsync::fetch::DEFAULT_TIMEOUT;
 use crate::gitsync::{self, FetchRequest, GitRef, Kind, Plan, Source};
-use clap::{Args, Subcommand};
+use clap::Args;
 use std::process::ExitCode;
-
-#[derive(Subcommand)]
-pub enum SyncCommand {
-    /// Print what a sync of a revision would apply, ignore and refuse; exits 2 when a file has an
-    /// error (then nothing would be applied).
-    Plan(PlanArgs),
-}
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -39,13 +33,7 @@ pub struct PlanArgs {
     json: bool,
 }
 
-pub fn run(command: SyncCommand) -> Result<ExitCode, Invalid> {
-    match command {
-        SyncCommand::Plan(args) => plan(args),
-    }
-}
-
-fn plan(args: PlanArgs) -> Result<ExitCode, Invalid> {
+pub fn plan(args: PlanArgs) -> Result<ExitCode, Invalid> {
     let cache = tempfile::Builder::new()
         .prefix("millrace-sync-")
         .tempdir()
@@ -81,13 +69,6 @@ fn plan(args: PlanArgs) -> Result<ExitCode, Invalid> {
     } else {
         ExitCode::from(2)
     })
-}
-
-fn located(file: &str, line: Option<usize>) -> String {
-    match line {
-        Some(line) => format!("{file}:{line}"),
-        None => file.to_string(),
-    }
 }
 
 /// One line per object, ignored file, error and note, then a summary.
