@@ -140,6 +140,10 @@ impl HttpsGit {
     }
 
     /// How many `git-upload-pack` requests (pack downloads, as opposed to ref listings) it served.
+    #[allow(
+        dead_code,
+        reason = "the fetch tests count uploads; the GitSource tests do not"
+    )]
     pub fn uploads(&self) -> usize {
         self.uploads.load(Ordering::SeqCst)
     }
