@@ -4,6 +4,7 @@ use super::inputs::{json_object, parse_inputs};
 use super::view::{LiveView, LoopIds, StepOutput};
 use super::{Invalid, RunArgs, load_valid, preview};
 use crate::engine::{Env, RunOutcome};
+use crate::exec::StepGuard;
 use crate::exec::local::LocalExecutor;
 use crate::exec::runners::Toolchain;
 use crate::expr::{Sandbox, SandboxConfig};
@@ -99,6 +100,7 @@ fn execute(
         run_dir.clone(),
         max_parallel,
         Toolchain::from_env(),
+        StepGuard::current_exe(),
         Some(Arc::new(StepOutput(loops.clone()))),
     )
     .with_context(|| format!("cannot create {}", run_dir.display()))?;
