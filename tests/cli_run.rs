@@ -441,63 +441,6 @@ fn graph_prints_mermaid() {
 }
 
 #[test]
-fn ctrl_c_cancels_the_run_kills_its_steps_and_skips_the_failure_module() {
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let flow = write_flow(
-        &dir,
-        &format!(
-            r#"
-summary: sleepy
-value:
-  modules:
-    - id: nap
-      value:
-        type: rawscript
-        language: bash
-        content: |
-          echo $$ > {}
-          sleep 60
-  failure_module:
-    id: failure
-    value:
-      type: rawscript
-      language: bash
-      content: echo handler ran
-"#,
-            pid_file.display()
-        ),
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_millrace"))
-        .args(["run", flow.to_str().unwrap(), "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    while !pid_file.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    // SAFETY: sends SIGINT to the child we spawned, as Ctrl-C on a terminal would.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(error["name"], "Canceled");
-    assert!(!stderr.contains("handler ran"), "{stderr}");
-    let step: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        support::local::process_is_gone(step),
-        "the step's process {step} survived"
-    );
-}
-
-#[test]
 fn a_flow_manifest_runs_like_a_flow_file() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_flow(

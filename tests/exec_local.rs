@@ -7,7 +7,7 @@ mod support {
 use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
 use millrace::exec::local::LocalExecutor;
 use millrace::exec::runners::Toolchain;
-use millrace::exec::{AttemptOutput, Executor};
+use millrace::exec::{AttemptOutput, Executor, StepGuard};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,9 +18,14 @@ fn executor(dir: &tempfile::TempDir, max_parallel: usize) -> LocalExecutor {
         dir.path().join("run"),
         max_parallel,
         Toolchain::from_env(),
+        guard(),
         None,
     )
     .unwrap()
+}
+
+fn guard() -> StepGuard {
+    StepGuard::new(env!("CARGO_BIN_EXE_millrace"))
 }
 
 fn key(path: &str) -> AttemptId {
@@ -207,6 +212,30 @@ async fn timeout_kills_the_whole_process_group() {
 }
 
 #[tokio::test]
+async fn a_setsid_daemon_does_not_outlive_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("daemon.pid");
+    // The daemon leaves the step's process group and session; the step ends once it has started.
+    let script = "pidfile=\"$1\"\nsetsid bash -c 'echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec sleep 300' \"$pidfile\" > /dev/null 2>&1 &\nwhile [ ! -e \"$pidfile\" ]; do sleep 0.05; done\n";
+    let out = executor(&dir, 1)
+        .run(
+            key("daemon"),
+            spec("bash", script, json!({"pidfile": pid_file})),
+        )
+        .await;
+    out.result.unwrap();
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        support::local::process_is_gone(daemon),
+        "the daemon {daemon} survived its step"
+    );
+}
+
+#[tokio::test]
 async fn cancel_stops_a_running_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let exec = Arc::new(executor(&dir, 1));
@@ -267,8 +296,14 @@ async fn typescript_main_gets_args_in_declaration_order_under_bun_and_deno() {
     ];
     for toolchain in toolchains.into_iter().flatten() {
         let dir = tempfile::tempdir().unwrap();
-        let exec =
-            LocalExecutor::new(dir.path().to_path_buf(), 1, toolchain.clone(), None).unwrap();
+        let exec = LocalExecutor::new(
+            dir.path().to_path_buf(),
+            1,
+            toolchain.clone(),
+            guard(),
+            None,
+        )
+        .unwrap();
         let run = |language: &str, script: &str, args: Value| {
             exec.run(key("ts"), spec(language, script, args))
         };

@@ -5,17 +5,23 @@ mod support {
 }
 
 use millrace::engine::{AttemptId, StepError, StepPath, StepSpec};
-use millrace::exec::Executor;
 use millrace::exec::local::LocalExecutor;
 use millrace::exec::runners::Toolchain;
+use millrace::exec::{Executor, StepGuard};
 use serde_json::{Value, json};
 use support::http::serve;
 
 async fn run_hub(name: &str, args: Value) -> Result<Value, StepError> {
     let script = millrace::hub::find(&format!("hub/{name}")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let exec =
-        LocalExecutor::new(dir.path().to_path_buf(), 1, Toolchain::from_env(), None).unwrap();
+    let exec = LocalExecutor::new(
+        dir.path().to_path_buf(),
+        1,
+        Toolchain::from_env(),
+        StepGuard::new(env!("CARGO_BIN_EXE_millrace")),
+        None,
+    )
+    .unwrap();
     let spec = StepSpec {
         language: script.language.name().into(),
         content: script.content.into(),

@@ -95,6 +95,13 @@ pub struct RunArgs {
     /// The most steps running at once on this machine [default: the number of CPUs].
     #[arg(long, value_name = "N")]
     max_parallel: Option<usize>,
+    /// Keep this run's directory (logs) for good: later runs do not remove it.
+    #[arg(long)]
+    keep_logs: bool,
+    /// How many run directories to keep in the temp dir, this run's included; older ones of
+    /// finished runs are removed when a run starts.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    keep_runs: u16,
 }
 
 /// A command that could not start: what is wrong, one line per problem. Exits with 2.

@@ -4,10 +4,12 @@ use super::inputs::{json_object, parse_inputs};
 use super::view::{LiveView, LoopIds, StepOutput};
 use super::{Invalid, RunArgs, load_valid, preview};
 use crate::engine::{Env, RunOutcome};
+use crate::exec::StepGuard;
 use crate::exec::local::LocalExecutor;
 use crate::exec::runners::Toolchain;
 use crate::expr::{Sandbox, SandboxConfig};
 use crate::flow::{self, OpenFlow};
+use crate::run::dirs::{self, RunDir};
 use crate::run::driver::{self, Approvals};
 use crate::run::resolve::LocalResolver;
 use crate::run::secrets::Secrets;
@@ -93,12 +95,15 @@ fn execute(
     let max_parallel = args
         .max_parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let run_dir = run_dir().context("cannot create a run directory")?;
+    // Held to the end: the lock on it tells other runs not to remove it.
+    let dir = run_dir(args.keep_logs, args.keep_runs)?;
+    let run_dir = dir.path();
     let loops = Arc::new(LoopIds::of(flow));
     let executor = LocalExecutor::new(
-        run_dir.clone(),
+        run_dir.to_path_buf(),
         max_parallel,
         Toolchain::from_env(),
+        StepGuard::current_exe(),
         Some(Arc::new(StepOutput(loops.clone()))),
     )
     .with_context(|| format!("cannot create {}", run_dir.display()))?;
@@ -118,7 +123,7 @@ fn execute(
         &mut view,
     ))?;
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(report(flow, &outcome, args.json, elapsed, &run_dir))
+    Ok(report(flow, &outcome, args.json, elapsed, run_dir))
 }
 
 /// Prints the result (stdout) and the summary (stderr); the exit code says how the run ended.
@@ -171,14 +176,16 @@ fn report(
     }
 }
 
-/// A fresh directory for this run's logs and working directories.
-fn run_dir() -> std::io::Result<PathBuf> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let dir = std::env::temp_dir()
-        .join("millrace")
-        .join(format!("run-{stamp}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+/// A fresh directory for this run's logs and working directories; the oldest of earlier runs
+/// beyond `keep_runs` go.
+fn run_dir(keep_logs: bool, keep_runs: u16) -> anyhow::Result<RunDir> {
+    let base = std::env::temp_dir().join("millrace");
+    let dir = RunDir::create(&base, keep_logs).with_context(|| {
+        format!(
+            "cannot create a run directory in {} (set TMPDIR to a writable directory)",
+            base.display()
+        )
+    })?;
+    dirs::prune(&base, keep_runs.into());
     Ok(dir)
 }

@@ -1,6 +1,7 @@
 //! The local executor: each attempt is a process on this machine, in a fresh working directory,
 //! bounded by a machine-wide parallelism limit.
 
+use super::guard::StepGuard;
 use super::process::{self, ProcessOutcome, ProcessSpec};
 use super::runners::{self, Language, Toolchain};
 use super::{AttemptError, AttemptOutput, Executor, LogSink};
@@ -15,6 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 
 pub struct LocalExecutor {
     toolchain: Toolchain,
+    guard: StepGuard,
     run_dir: PathBuf,
     limit: Semaphore,
     sink: Option<Arc<dyn LogSink>>,
@@ -33,17 +35,19 @@ struct AttemptDirs {
 
 impl LocalExecutor {
     /// Attempts work in `run_dir/work/…` (removed after each attempt) and log to `run_dir/logs/`.
-    /// At most `max_parallel` attempts run at once.
+    /// At most `max_parallel` attempts run at once, each under a process of `guard`.
     pub fn new(
         run_dir: PathBuf,
         max_parallel: usize,
         toolchain: Toolchain,
+        guard: StepGuard,
         sink: Option<Arc<dyn LogSink>>,
     ) -> io::Result<LocalExecutor> {
         std::fs::create_dir_all(run_dir.join("logs"))?;
         std::fs::create_dir_all(run_dir.join("work"))?;
         Ok(LocalExecutor {
             toolchain,
+            guard,
             run_dir,
             limit: Semaphore::new(max_parallel.max(1)),
             sink,
@@ -108,7 +112,7 @@ impl LocalExecutor {
             stdout_log: dirs.stdout_log.clone(),
             stderr_log: dirs.stderr_log.clone(),
         };
-        let outcome = process::run(process, id, self.sink.clone(), cancel)
+        let outcome = process::run(process, &self.guard, id, self.sink.clone(), cancel)
             .await
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {

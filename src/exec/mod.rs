@@ -5,6 +5,7 @@
 //! back at a later reconcile.
 
 mod error;
+mod guard;
 pub mod local;
 mod process;
 pub mod runners;
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 pub use error::AttemptError;
+pub use guard::{GUARD_SUBCOMMAND, StepGuard, guard_main};
 pub use runners::Language;
 
 /// What one attempt produced: its result or error (`{name, message, stack}`), and its logs.

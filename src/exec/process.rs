@@ -1,13 +1,17 @@
-//! One OS process per attempt, in its own process group so that a timeout, a cancel or the end
-//! of the attempt can kill everything the script started. Output is streamed line by line to log
-//! files and to a [`LogSink`]; it never carries the result (see the runners).
+//! One OS process per attempt, under a [step guard](super::guard) so that a timeout, a cancel,
+//! the end of the attempt or the death of this process kills everything the script started.
+//! Output is streamed line by line to log files and to a [`LogSink`]; it never carries the result
+//! (see the runners).
 
+use super::guard::{GUARD_SUBCOMMAND, Report, StepGuard};
 use super::{LogSink, Stream};
 use crate::engine::AttemptId;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -19,7 +23,7 @@ use tokio::sync::Notify;
 
 const TAIL_LINES: usize = 20;
 const TAIL_LINE_CHARS: usize = 500;
-/// How long to wait for output still buffered in pipes once the process group is gone.
+/// How long to wait for output still buffered in pipes once the guard is gone.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) struct ProcessSpec {
@@ -52,48 +56,33 @@ pub(crate) struct ProcessOutcome {
     pub stderr_logged: bool,
 }
 
-/// Kills the process group when dropped: an attempt whose future is dropped (Ctrl-C, abort)
-/// leaves no process behind.
-struct GroupGuard {
-    pgid: Option<i32>,
-}
-
-impl GroupGuard {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // SAFETY: killpg only sends a signal; a group that is already gone yields ESRCH.
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 pub(crate) async fn run(
     spec: ProcessSpec,
+    guard: &StepGuard,
     id: &AttemptId,
     sink: Option<Arc<dyn LogSink>>,
     cancel: &Notify,
 ) -> io::Result<ProcessOutcome> {
-    let mut child = Command::new(&spec.program)
+    // Closing `control` (dropping it, also when this future is dropped) stops the guard.
+    let (control, guard_end) = UnixStream::pair()?;
+    // Its own process group keeps the guard out of the terminal's Ctrl-C: the run cancels.
+    let mut child = Command::new(guard.program())
+        .arg(GUARD_SUBCOMMAND)
+        .arg(&spec.program)
         .args(&spec.args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(OwnedFd::from(guard_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut guard = GroupGuard {
-        pgid: child.id().map(|id| id as i32),
-    };
+        .spawn()
+        .map_err(|e| {
+            io::Error::other(format!(
+                "cannot start the step guard `{}`: {e}",
+                guard.program().display()
+            ))
+        })?;
 
     let stdout = tokio::spawn(pump(
         child.stdout.take().expect("stdout is piped"),
@@ -119,16 +108,23 @@ pub(crate) async fn run(
     let ending = tokio::select! {
         status = child.wait() => {
             let status = status?;
-            match status.code() {
-                Some(code) => Ending::Exited(code),
-                None => Ending::Signaled(status.signal().unwrap_or(0)),
+            match read_report(&control)? {
+                Some(Report::Exited(code)) => Ending::Exited(code),
+                Some(Report::Signaled(signal)) => Ending::Signaled(signal),
+                Some(Report::NotStarted(errno)) => return Err(io::Error::from_raw_os_error(errno)),
+                // The guard itself died (killed from outside): its own status is all there is.
+                None => match status.code() {
+                    Some(code) => Ending::Exited(code),
+                    None => Ending::Signaled(status.signal().unwrap_or(0)),
+                },
             }
         }
         _ = deadline => Ending::TimedOut,
         _ = cancel.notified() => Ending::Canceled,
     };
-    // Whatever happened, nothing the script started outlives the attempt.
-    guard.kill();
+    // Whatever happened, nothing the script started outlives the attempt: the guard kills it
+    // all once its socket closes, then exits.
+    drop(control);
     child.wait().await?;
 
     let stdout = drain(stdout).await?;
@@ -143,6 +139,19 @@ pub(crate) async fn run(
     })
 }
 
+/// What the guard reported before it exited, if anything.
+fn read_report(control: &UnixStream) -> io::Result<Option<Report>> {
+    // The guard has exited, so all it wrote is there; never wait for more.
+    control.set_nonblocking(true)?;
+    let mut text = String::new();
+    match (&*control).read_to_string(&mut text) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Report::parse(&text))
+}
+
 #[derive(Default)]
 struct Pumped {
     last_line: Option<String>,
@@ -151,7 +160,8 @@ struct Pumped {
 }
 
 async fn drain(task: tokio::task::JoinHandle<io::Result<Pumped>>) -> io::Result<Pumped> {
-    // A process that escaped the group (setsid) may hold the pipe open: stop waiting after a grace.
+    // A process that escaped the guard (through a service manager, say) may hold the pipe open:
+    // stop waiting after a grace.
     let abort = task.abort_handle();
     match tokio::time::timeout(DRAIN_GRACE, task).await {
         Ok(Ok(pumped)) => pumped,

@@ -1,5 +1,5 @@
 //! The I/O loop around the pure engine: feeds it events (attempts finished, timers, approvals,
-//! Ctrl-C or SIGTERM) with the real clock and carries out its actions with an [`Executor`].
+//! Ctrl-C, SIGTERM, SIGHUP or SIGQUIT) with the real clock and carries out its actions with an [`Executor`].
 
 use crate::engine::{
     self, Action, AttemptId, EngineError, Env, Event, RunOutcome, RunState, StepPath, StepSpec,
@@ -41,7 +41,7 @@ pub trait Observer {
 pub enum DriveError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("cannot listen for Ctrl-C: {0}")]
+    #[error("cannot listen for Ctrl-C and termination signals: {0}")]
     Signals(#[from] std::io::Error),
     #[error(
         "the engine is waiting for nothing: no step is running, no timer is set and no approval is pending (this is a bug in Millrace)"
@@ -65,8 +65,11 @@ pub async fn drive<E: Executor + 'static>(
     let mut awaiting_answers = 0usize;
     let mut canceling = false;
     // Registered before the first step starts, so that an early Ctrl-C cancels instead of killing.
+    // A closed terminal (SIGHUP) and SIGQUIT stop the run the same way.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
     loop {
         for action in actions {
             match action {
@@ -126,6 +129,8 @@ pub async fn drive<E: Executor + 'static>(
             }
             _ = interrupt.recv(), if !canceling => Event::Cancel,
             _ = terminate.recv(), if !canceling => Event::Cancel,
+            _ = hangup.recv(), if !canceling => Event::Cancel,
+            _ = quit.recv(), if !canceling => Event::Cancel,
         };
         if matches!(event, Event::Cancel) {
             canceling = true;

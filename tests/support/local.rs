@@ -2,6 +2,7 @@
 
 use millrace::exec::runners::Toolchain;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs the millrace binary with `args`, no stdin, and collects its output.
 #[allow(dead_code, reason = "not every local test runs the binary")]
@@ -34,12 +35,19 @@ pub fn typescript_available() -> bool {
 /// True when no process with this pid exists any more (or it is a zombie awaiting its parent).
 #[allow(dead_code, reason = "only the tests of killed runs ask")]
 pub fn process_is_gone(pid: i32) -> bool {
-    for _ in 0..50 {
+    gone_within(pid, Duration::from_secs(1))
+}
+
+/// True when the process is gone (as [`process_is_gone`]) at the latest after `limit`.
+#[allow(dead_code, reason = "only the tests of killed runs ask")]
+pub fn gone_within(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => return true,
             Ok(stat) if stat.split(' ').nth(2) == Some("Z") => return true,
-            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Ok(_) if Instant::now() >= deadline => return false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    false
 }
