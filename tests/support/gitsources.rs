@@ -2,6 +2,8 @@
 //! fetches (`file://`, or a server of `git_servers`), manifests to write there, and waits on a
 //! GitSource's status.
 
+#![allow(dead_code, reason = "the GitSource test binaries each use part of it")]
+
 use super::cluster::wait::{TIMEOUT, wait_until};
 use super::git_repos::Repo;
 use anyhow::Result;
@@ -20,10 +22,6 @@ pub struct Published {
     pub dir: TempDir,
 }
 
-#[allow(
-    dead_code,
-    reason = "the GitSource tests and bench each use part of it"
-)]
 impl Published {
     pub fn new() -> Published {
         let dir = tempfile::tempdir().expect("a temporary directory");
