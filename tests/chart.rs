@@ -9,6 +9,8 @@ mod support {
     pub mod chart;
     pub mod cluster;
     pub mod flows;
+    pub mod git_repos;
+    pub mod gitsources;
     pub mod helm;
     pub mod manifests;
     pub mod operator;
@@ -32,6 +34,7 @@ use support::chart::{
 };
 use support::cluster::wait::{TIMEOUT, wait_until};
 use support::flows::example;
+use support::gitsources::{self, Published};
 use support::helm;
 use support::manifests::{apply, documents};
 use support::operator::{self as harness, Controllers, Harness};
@@ -210,9 +213,10 @@ async fn install(
 /// of the test whose operator watches one namespace, and hide what that one's Role lacks.
 static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const CRDS: [&str; 4] = [
+const CRDS: [&str; 5] = [
     "CustomResourceDefinition/flowruns.millrace.dev",
     "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/gitsources.millrace.dev",
     "CustomResourceDefinition/schedules.millrace.dev",
     "CustomResourceDefinition/scripts.millrace.dev",
 ];
@@ -330,6 +334,45 @@ async fn schedule_runs(t: &Harness, refusals: &Refusals) -> Result<()> {
     )
     .await?;
     schedules.delete("often", &Default::default()).await?;
+    Ok(())
+}
+
+/// A GitSource with credentials from a Secret the chart lets it read, under the operator's Role:
+/// it applies a Flow and a Schedule, then prunes them, without a refusal.
+async fn gitsource_syncs(t: &Harness, refusals: &Refusals) -> Result<()> {
+    let git = Published::new();
+    git.write(
+        "hello.yaml",
+        gitsources::flow("synced", "v1", "echo synced"),
+    )
+    .write(
+        "tick.yaml",
+        gitsources::schedule("synced-hourly", "synced", "0 * * * *"),
+    );
+    let first = git.publish("a flow and a schedule");
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-creds"},
+        "stringData": {"token": "unused by file://"},
+    }))?;
+    t.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let spec = json!({"url": git.url(), "interval": "1s", "secretRef": {"name": "git-creds"}});
+    gitsources::create(&t.client, &t.ns, "flows", spec).await?;
+    let status = gitsources::applied(&t.client, &t.ns, "flows", &first).await?;
+    not_refused(refusals)?;
+    assert_eq!(status.inventory.len(), 2, "{status:#?}");
+    git.remove("hello.yaml").remove("tick.yaml");
+    let second = git.publish("nothing");
+    let status = gitsources::applied(&t.client, &t.ns, "flows", &second).await?;
+    not_refused(refusals)?;
+    assert!(status.inventory.is_empty(), "{status:#?}");
+    assert!(
+        t.api::<Schedule>()
+            .get_opt("synced-hourly")
+            .await?
+            .is_none()
+    );
     Ok(())
 }
 
@@ -491,7 +534,8 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
     let home = cp.namespace("chart-home").await;
     let watched = cp.namespace("chart-watched").await;
     let watch = format!("watchNamespace={watched}");
-    let Some((objects, cluster_scoped)) = install(&admin, &home, &home, &[&watch]).await? else {
+    let sets = [watch.as_str(), "gitSources.secretNames[0]=git-creds"];
+    let Some((objects, cluster_scoped)) = install(&admin, &home, &home, &sets).await? else {
         return Ok(());
     };
     assert_eq!(cluster_scoped, CRDS);
@@ -532,6 +576,7 @@ async fn watching_one_namespace_the_operator_needs_no_cluster_role() -> Result<(
     assert_eq!(status.result, Some(json!({"doubled": 42})));
     events_until(&t, name, "RunSucceeded").await?;
     schedule_runs(&t, &forbidden).await?;
+    gitsource_syncs(&t, &forbidden).await?;
 
     drop(stop);
     let forbidden = forbidden.lock().unwrap().clone();
