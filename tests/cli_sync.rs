@@ -75,7 +75,7 @@ fn the_example_repository_plans_in_json_and_would_apply() {
                 object("Schedule", "f-reports-daily", "f/reports/daily.schedule.yaml"),
                 object("Schedule", "hello-nightly", "manifests/hello-nightly.yaml"),
             ],
-            "ignored": ["README.md", "f/reports/folder.meta.yaml", "f/reports/greeting.variable.yaml", "wmill.yaml"],
+            "ignored": ["README.md", "f/reports/folder.meta.yaml", "f/reports/greeting.variable.yaml", "gitsource.yaml", "wmill.yaml"],
             "errors": [],
         })
     );

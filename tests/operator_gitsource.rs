@@ -21,7 +21,7 @@ use kube::{Api, ResourceExt};
 use millrace::k8s::api::flowrun::RunPhase;
 use millrace::k8s::api::gitsource::{FILE_ANNOTATION, InventoryEntry, SOURCE_LABEL};
 use millrace::k8s::api::schedule::runs::SCHEDULE_LABEL;
-use millrace::k8s::api::{Flow, FlowRun, Schedule, Script};
+use millrace::k8s::api::{Flow, FlowRun, GitSource, Schedule, Script};
 use serde_json::json;
 use std::path::Path;
 use support::cluster::wait::{TIMEOUT, wait_until};
@@ -317,7 +317,7 @@ async fn objects_a_source_may_not_create_are_refused_and_never_taken_from_anothe
     let ours = git.publish("only the flow");
     let annotate =
         json!({"metadata": {"annotations": {"millrace.dev/reconcile-requested-at": "now"}}});
-    Api::<millrace::k8s::api::GitSource>::namespaced(t.client.clone(), &t.ns)
+    Api::<GitSource>::namespaced(t.client.clone(), &t.ns)
         .patch("flows", &PatchParams::default(), &Patch::Merge(&annotate))
         .await?;
     let status = refused(&t.client, &t.ns, "flows", &ours).await?;
@@ -349,8 +349,13 @@ async fn a_windmill_workspace_syncs_into_objects_that_run() -> Result<()> {
          args:\n  team: tests\n  items: [{open: true}, {open: false}]\nenabled: true\nno_flow_overlap: true\n",
     );
     let commit = git.publish("the example workspace");
-    create(&t.client, &t.ns, "workspace", json!({"url": git.url()})).await?;
-    let status = applied(&t.client, &t.ns, "workspace", &commit).await?;
+    // The example's own GitSource, pointed at the test's copy of the repository.
+    let text = std::fs::read_to_string(example.join("gitsource.yaml"))?;
+    let mut source: GitSource = serde_yaml_ng::from_str(&text)?;
+    source.spec.url = git.url();
+    source.spec.reference = Default::default();
+    t.create(&source).await?;
+    let status = applied(&t.client, &t.ns, "flows", &commit).await?;
     let inventory: Vec<String> = status
         .inventory
         .iter()

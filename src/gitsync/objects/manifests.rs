@@ -66,6 +66,7 @@ pub(super) fn convert(workspace: &Workspace, file: &str, out: &mut Converted) {
     };
     let mut objects = Vec::new();
     let mut plain = Vec::new();
+    let mut sources = Vec::new();
     let mut errors = Vec::new();
     for document in documents(text) {
         let value = match yaml::to_json(document.text) {
@@ -95,6 +96,7 @@ pub(super) fn convert(workspace: &Workspace, file: &str, out: &mut Converted) {
         match value {
             Value::Null => {}
             _ if !declares => plain.push(line),
+            _ if is_gitsource(&value) => sources.push(line),
             Value::Object(fields) => match object(fields, file, line, workspace.namespace) {
                 Ok(object) => objects.push(object),
                 Err(messages) => errors.extend(
@@ -106,6 +108,15 @@ pub(super) fn convert(workspace: &Workspace, file: &str, out: &mut Converted) {
             _ => unreachable!("only objects declare a kind"),
         }
     }
+    if objects.is_empty() && errors.is_empty() && plain.is_empty() && !sources.is_empty() {
+        let reason = "a GitSource is applied to the cluster, never synced from a repository";
+        return out.ignored.push(Ignored::new(file, reason));
+    }
+    errors.extend(sources.into_iter().map(|line| {
+        let message =
+            "a GitSource is never synced: keep it in a file of its own (then the file is ignored)";
+        FileError::new(file, Some(line), message)
+    }));
     if objects.is_empty() && errors.is_empty() {
         let reason = "YAML without `apiVersion` and `kind`: not an object to sync";
         return out.ignored.push(Ignored::new(file, reason));
@@ -119,6 +130,13 @@ pub(super) fn convert(workspace: &Workspace, file: &str, out: &mut Converted) {
     }));
     out.objects.extend(objects);
     out.errors.extend(errors);
+}
+
+/// The repository may hold the GitSource that syncs it (as Flux repositories hold theirs); a
+/// sync never applies one: a GitSource made by a GitSource would reach further than its own.
+fn is_gitsource(value: &Value) -> bool {
+    value.get("apiVersion").and_then(Value::as_str) == Some(API_VERSION)
+        && value.get("kind").and_then(Value::as_str) == Some("GitSource")
 }
 
 /// A Millrace object from a manifest, or every reason it is refused.
@@ -291,6 +309,23 @@ mod tests {
             "{:?}",
             out.errors[0]
         );
+    }
+
+    #[test]
+    fn the_repository_s_own_gitsource_is_ignored_alone_and_refused_among_objects() {
+        let source = "apiVersion: millrace.dev/v1alpha1\nkind: GitSource\nmetadata: {name: flows}\nspec: {url: x}\n";
+        let alone = run(source, None);
+        assert!(alone.objects.is_empty() && alone.errors.is_empty());
+        assert!(
+            alone.ignored[0].reason.contains("never synced"),
+            "{:?}",
+            alone.ignored
+        );
+        let mixed = run(&format!("{FLOW}---\n{source}"), None);
+        assert_eq!(mixed.objects.len(), 1);
+        assert_eq!(mixed.errors.len(), 1, "{:?}", mixed.errors);
+        assert_eq!(mixed.errors[0].line, Some(6));
+        assert!(mixed.errors[0].message.contains("a file of its own"));
     }
 
     #[test]
