@@ -5,6 +5,7 @@
 use super::changes::{Live, desired};
 use super::fetch::{Credentials, FetchError, FetchRequest, Fetched};
 use super::objects::{Kind, SyncObject};
+use super::plan::FileError;
 use super::{ClusterFlows, Plan, Source, TreeError};
 use crate::expr::Evaluator;
 use crate::k8s::api::gitsource::{self, GitSource, InventoryEntry, field_manager};
@@ -183,6 +184,34 @@ pub async fn dry_run(
         )
         .await?;
     Ok(serde_json::to_value(stored).unwrap_or_default())
+}
+
+/// What the API server refuses of `objects` (each dry-run as [`dry_run`]), by file; `Err` when it
+/// could not be asked (unreachable, or a server error).
+pub async fn refusals(
+    client: &Client,
+    ns: &str,
+    source: &str,
+    objects: &[&SyncObject],
+) -> Result<Vec<FileError>, kube::Error> {
+    let mut refused = Vec::new();
+    for &object in objects {
+        match dry_run(client, ns, source, object).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code < 500 => refused.push(FileError::new(
+                &object.file,
+                object.line,
+                format!(
+                    "the API server refuses {} {}: {}",
+                    object.kind.as_str(),
+                    object.name,
+                    status.message
+                ),
+            )),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(refused)
 }
 
 /// Applies `object` for GitSource `source`: server-side apply, forced (git wins over a hand

@@ -56,7 +56,12 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Invalid> {
         let mut errors = read.plan.errors.clone();
         errors.extend(found.conflicts.iter().cloned());
         if errors.is_empty() {
-            errors.extend(refusals(&cluster, &args.name, &read.plan.objects, &found).await?);
+            let writes = found.create.iter().chain(&found.update);
+            let writing: Vec<&SyncObject> = writes.map(|&i| &read.plan.objects[i]).collect();
+            let refused = cluster::refusals(&cluster.client, &ns, &args.name, &writing)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot dry-run the revision's objects: {e}"))?;
+            errors.extend(refused);
         }
         let report = Report {
             read: &read,
@@ -77,34 +82,6 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Invalid> {
             ExitCode::from(2)
         })
     })
-}
-
-/// What the API server refuses of the objects the sync would write (`dryRun=All`).
-async fn refusals(
-    cluster: &Cluster,
-    source: &str,
-    objects: &[SyncObject],
-    changes: &Changes,
-) -> anyhow::Result<Vec<FileError>> {
-    let mut refused = Vec::new();
-    for &index in changes.create.iter().chain(&changes.update) {
-        let object = &objects[index];
-        match cluster::dry_run(&cluster.client, &cluster.namespace, source, object).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code < 500 => refused.push(FileError::new(
-                &object.file,
-                object.line,
-                format!(
-                    "the API server refuses {} {}: {}",
-                    object.kind.as_str(),
-                    object.name,
-                    status.message
-                ),
-            )),
-            Err(error) => anyhow::bail!("dry-run of {}: {error}", object.file),
-        }
-    }
-    Ok(refused)
 }
 
 struct Report<'a> {

@@ -3,9 +3,9 @@
 //! then prune what the revision no longer has.
 
 use super::decide::Outcome;
+use crate::gitsync::SyncObject;
 use crate::gitsync::changes::{Changes, Live, changes, entry};
 use crate::gitsync::cluster::{self, Read};
-use crate::gitsync::plan::FileError;
 use crate::k8s::api::GitSource;
 use crate::k8s::api::gitsource::InventoryEntry;
 use kube::{Client, ResourceExt};
@@ -37,30 +37,17 @@ pub async fn sync(client: &Client, source: &GitSource, read: &Read, live: &[Live
     }
     let writes = to_write(&changes);
     // Every object the API server would refuse, before anything is written.
-    let mut refused = Vec::new();
-    for &index in &writes {
-        let object = &objects[index];
-        match cluster::dry_run(client, &ns, &name, object).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code < 500 => refused.push(FileError::new(
-                &object.file,
-                object.line,
-                format!(
-                    "the API server refuses {} {}: {}",
-                    object.kind.as_str(),
-                    object.name,
-                    status.message
-                ),
-            )),
-            Err(error) => {
-                return Outcome::ApplyFailed {
-                    revision,
-                    message: format!("dry-run of {}: {error}", object.file),
-                    inventory: previous,
-                };
-            }
+    let writing: Vec<&SyncObject> = writes.iter().map(|&i| &objects[i]).collect();
+    let refused = match cluster::refusals(client, &ns, &name, &writing).await {
+        Ok(refused) => refused,
+        Err(error) => {
+            return Outcome::ApplyFailed {
+                revision,
+                message: format!("the dry-run of the revision's objects: {error}"),
+                inventory: previous,
+            };
         }
-    }
+    };
     if !refused.is_empty() {
         return Outcome::ValidationFailed {
             revision,
@@ -68,8 +55,7 @@ pub async fn sync(client: &Client, source: &GitSource, read: &Read, live: &[Live
         };
     }
     let mut applied: BTreeSet<InventoryEntry> = previous.iter().cloned().collect();
-    for &index in &writes {
-        let object = &objects[index];
+    for object in writing {
         if let Err(error) = cluster::apply(client, &ns, &name, object).await {
             return Outcome::ApplyFailed {
                 revision,
