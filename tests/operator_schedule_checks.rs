@@ -101,8 +101,12 @@ async fn on_failure_with_times_two_runs_after_the_second_failure_in_a_row() -> R
     })
     .await?;
     patch_spec(client, ns, "nightly", json!({"suspend": true})).await?;
-    let status = status(client, ns, "nightly").await?;
-    assert!(status.consecutive_failures >= 2, "{status:#?}");
+    // The handler run is created before the status that counts the failure is written.
+    wait_until("the second failure is counted", || async {
+        let status = status(client, ns, "nightly").await?;
+        Ok((status.consecutive_failures >= 2).then_some(()))
+    })
+    .await?;
     // It handles the second failed run, not the first.
     let handled = handler.spec.inputs["run"]
         .as_str()
