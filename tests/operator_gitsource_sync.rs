@@ -11,7 +11,9 @@ mod support {
 }
 
 use anyhow::{Context, Result};
-use millrace::k8s::api::Flow;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use millrace::k8s::api::{Flow, GitSource};
 use millrace::k8s::operator::metrics::Metrics;
 use serde_json::{Value, json};
 use std::process::Output;
@@ -199,6 +201,22 @@ async fn sync_diff_shows_the_next_sync_and_sync_now_runs_it() -> Result<()> {
         String::from_utf8_lossy(&refused.stdout).starts_with("ValidationFailed"),
         "{refused:?}"
     );
+    // A suspended GitSource does nothing: a requested sync is not answered.
+    let suspend = json!({"spec": {"suspend": true}});
+    Api::<GitSource>::namespaced(t.client.clone(), &t.ns)
+        .patch("repo", &PatchParams::default(), &Patch::Merge(&suspend))
+        .await?;
+    git.remove("broken.yaml")
+        .write("d.yaml", flow("d", "v1", "echo d"));
+    git.publish("fixed, while suspended");
+    let args = ["sync", "now", "repo", "--wait", "--timeout", "3"];
+    let suspended = millrace(&t, dir.path(), &args).await?;
+    assert_eq!(suspended.status.code(), Some(1), "{suspended:?}");
+    assert!(
+        String::from_utf8_lossy(&suspended.stderr).contains("suspended"),
+        "{suspended:?}"
+    );
+    assert!(t.api::<Flow>().get_opt("d").await?.is_none());
     let missing = millrace(&t, dir.path(), &["sync", "now", "nope"]).await?;
     assert_eq!(missing.status.code(), Some(1));
     assert!(
