@@ -49,6 +49,9 @@ pub struct ControlPlane {
     /// The admin's kubeconfig, for programs run by the tests.
     #[allow(dead_code, reason = "read by write_kubeconfig only")]
     kubeconfig: Kubeconfig,
+    /// The kube-apiserver's process (group leader), for the tests that make it unreachable.
+    #[allow(dead_code, reason = "read by pause_api_server only")]
+    api_server: u32,
 }
 
 static SHARED: OnceLock<Result<Option<ControlPlane>, String>> = OnceLock::new();
@@ -203,6 +206,7 @@ async fn launch(bin: &Path) -> Result<(ControlPlane, Vec<Daemon>)> {
         &apiserver_args,
         &dir.join("kube-apiserver.log"),
     )?);
+    let api_server = daemons.last().map_or(0, Daemon::pid);
 
     let kubeconfig = dir.join("admin.kubeconfig");
     write_kubeconfig(
@@ -274,6 +278,7 @@ async fn launch(bin: &Path) -> Result<(ControlPlane, Vec<Daemon>)> {
             config,
             kubelet_serving,
             kubeconfig: admin_kubeconfig,
+            api_server,
         },
         daemons,
     ))
@@ -337,6 +342,18 @@ impl ControlPlane {
     )]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Makes the kube-apiserver unreachable (stopped, connections hang) until
+    /// [`resume_api_server`](Self::resume_api_server); etcd and the controller manager go on.
+    #[allow(dead_code, reason = "for the control-plane fault tests")]
+    pub fn pause_api_server(&self) {
+        signal_group(self.api_server, libc::SIGSTOP);
+    }
+
+    #[allow(dead_code, reason = "for the control-plane fault tests")]
+    pub fn resume_api_server(&self) {
+        signal_group(self.api_server, libc::SIGCONT);
     }
 
     /// Writes a kubeconfig with cluster-admin rights whose context defaults to `namespace`, for
