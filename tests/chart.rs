@@ -210,9 +210,10 @@ async fn install(
 /// of the test whose operator watches one namespace, and hide what that one's Role lacks.
 static ONE_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const CRDS: [&str; 4] = [
+const CRDS: [&str; 5] = [
     "CustomResourceDefinition/flowruns.millrace.dev",
     "CustomResourceDefinition/flows.millrace.dev",
+    "CustomResourceDefinition/gitsources.millrace.dev",
     "CustomResourceDefinition/schedules.millrace.dev",
     "CustomResourceDefinition/scripts.millrace.dev",
 ];
