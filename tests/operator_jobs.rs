@@ -1,5 +1,5 @@
-//! What a step attempt's Job is, on the real control plane: one pod that is never replaced, and
-//! the arguments it started with.
+//! What a step attempt's Job is, on the real control plane: one pod that is never replaced, the
+//! arguments it started with, and only the ServiceAccounts and Secrets the operator allows.
 
 mod support {
     pub mod cluster;
@@ -9,16 +9,16 @@ mod support {
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use millrace::k8s::api::FlowRun;
 use millrace::k8s::api::flowrun::RunPhase;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use support::cluster::wait::{TIMEOUT, wait_until};
 use support::flows::{expr, step};
-use support::operator::setup;
+use support::operator::{Controllers, Harness, config, setup};
 
 /// A fresh directory for the files a step and its test signal each other with.
 fn signals() -> Result<PathBuf> {
@@ -156,5 +156,96 @@ async fn a_running_attempt_keeps_its_arguments_when_their_secret_key_is_deleted(
     let status = t.finished("kept-1").await?;
     assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
     assert_eq!(status.result, Some(json!("t0ken")));
+    Ok(())
+}
+
+/// An inline FlowRun `name` of one bash step with `runtime`.
+async fn inline_run(t: &Harness, name: &str, runtime: Value) -> Result<()> {
+    let run: FlowRun = serde_json::from_value(json!({
+        "apiVersion": "millrace.dev/v1alpha1", "kind": "FlowRun",
+        "metadata": {"name": name},
+        "spec": {"flow": {"summary": name, "runtime": runtime, "value": {"modules": [
+            step("env", "bash", "echo \"${FROM_SECRET:-unset}\"", json!({}))]}}},
+    }))?;
+    t.create(&run).await?;
+    Ok(())
+}
+
+/// The message of the run's `Ready` condition once it has ended.
+async fn refusal(t: &Harness, name: &str) -> Result<(Option<RunPhase>, String, String)> {
+    let status = t.finished(name).await?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    let ready = ready.context("a Ready condition")?;
+    Ok((status.phase, ready.reason.clone(), ready.message.clone()))
+}
+
+#[tokio::test]
+async fn steps_may_use_only_the_service_accounts_and_secrets_the_operator_allows() -> Result<()> {
+    let Some(t) = Harness::without_controllers("jobs-allowed").await? else {
+        return Ok(());
+    };
+    let mut settings = config(Some(&t.ns));
+    settings.allowed.service_accounts.insert("reporter".into());
+    settings.allowed.secrets.insert("smtp".into());
+    let _controllers = Controllers::start(t.client.clone(), settings);
+    let reporter: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "reporter"}}))?;
+    t.create(&reporter).await?;
+    for (secret, value) in [("smtp", "from smtp"), ("cloud", "from cloud")] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": secret}, "stringData": {"FROM_SECRET": value},
+        }))?;
+        t.create(&secret).await?;
+    }
+
+    inline_run(&t, "account", json!({"serviceAccountName": "admin"})).await?;
+    let (phase, reason, message) = refusal(&t, "account").await?;
+    assert_eq!(
+        (phase, reason.as_str()),
+        (Some(RunPhase::Failed), "NotAllowed")
+    );
+    assert!(
+        message.starts_with("spec.flow.runtime.serviceAccountName: ServiceAccount admin is not"),
+        "{message}"
+    );
+    assert!(message.contains("--allowed-service-accounts"), "{message}");
+
+    let cloud = json!({"steps": {"env": {"envFrom": [{"secretRef": {"name": "cloud"}}]}}});
+    inline_run(&t, "secret", cloud).await?;
+    let (phase, reason, message) = refusal(&t, "secret").await?;
+    assert_eq!(
+        (phase, reason.as_str()),
+        (Some(RunPhase::Failed), "NotAllowed")
+    );
+    assert!(
+        message.starts_with("spec.flow.runtime.steps.env.envFrom[0].secretRef.name: Secret cloud"),
+        "{message}"
+    );
+    assert!(message.contains("--allowed-secrets"), "{message}");
+    assert!(t.jobs("account").await?.is_empty() && t.jobs("secret").await?.is_empty());
+
+    // A Flow refers to the same settings as an inline run, under its own name.
+    let flow = json!({"summary": "f", "runtime": {"envFrom": [{"secretRef": {"name": "cloud"}}]},
+        "value": {"modules": [step("env", "bash", "echo hi", json!({}))]}});
+    t.flow("cloudy", None, flow).await?;
+    t.run("cloudy-1", "cloudy", json!({})).await?;
+    let (_, reason, message) = refusal(&t, "cloudy-1").await?;
+    assert_eq!(reason, "NotAllowed");
+    assert!(
+        message.starts_with("Flow cloudy spec.runtime.envFrom[0].secretRef.name: Secret cloud"),
+        "{message}"
+    );
+
+    // Allowed ones run.
+    let allowed = json!({"serviceAccountName": "reporter",
+        "envFrom": [{"secretRef": {"name": "smtp"}}]});
+    inline_run(&t, "allowed", allowed).await?;
+    let status = t.finished("allowed").await?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert_eq!(status.result, Some(json!("from smtp")));
+    let jobs = t.jobs("allowed").await?;
+    let pod = jobs[0].spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    let account = pod.and_then(|p| p.service_account_name.as_deref());
+    assert_eq!(account, Some("reporter"));
     Ok(())
 }
