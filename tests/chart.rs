@@ -74,6 +74,11 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
         flag_values(&args, "--step-service-account"),
         ["millrace-step"]
     );
+    assert_eq!(flag_values(&args, "--allowed-service-accounts"), [""]);
+    assert_eq!(
+        flag_values(&args, "--allowed-secrets"),
+        ["millrace-variables,millrace-resources"]
+    );
     assert_eq!(flag_values(&args, "--result-cap-bytes"), ["1048576"]);
     assert_eq!(flag_values(&args, "--job-ttl-seconds"), ["3600"]);
     assert!(flag_values(&args, "--namespace").is_empty(), "{args:?}");
@@ -127,10 +132,17 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
         "replicas=2",
         "logLevel=debug",
         "stepImages.python3=python:3.13",
+        "stepPermissions.serviceAccounts={reporter,mailer}",
+        "stepPermissions.secrets={smtp}",
     ];
     let objects = render("millrace", "millrace", &sets)?.context("helm")?;
     let args = controller_args(&objects)?;
     assert_eq!(flag_values(&args, "--namespace"), ["team-a"]);
+    assert_eq!(
+        flag_values(&args, "--allowed-service-accounts"),
+        ["reporter,mailer"]
+    );
+    assert_eq!(flag_values(&args, "--allowed-secrets"), ["smtp"]);
     assert!(
         flag_values(&args, "--image").contains(&"python3=python:3.13".to_string()),
         "{args:?}"

@@ -3,10 +3,10 @@
 use super::Invalid;
 use crate::expr::{Evaluator, Sandbox, SandboxConfig};
 use crate::k8s::api::crdgen;
-use crate::k8s::operator::PodDefaults;
 use crate::k8s::operator::leader::{self, Ended, Lease};
 use crate::k8s::operator::throttle;
 use crate::k8s::operator::{self, Config};
+use crate::k8s::operator::{Allowed, PodDefaults};
 use crate::k8s::operator::{health, metrics::Metrics};
 use clap::Args;
 use std::net::SocketAddr;
@@ -35,6 +35,19 @@ pub struct ControllerArgs {
     /// ServiceAccount of step pods when the Flow names none.
     #[arg(long, value_name = "NAME", env = "MILLRACE_STEP_SERVICE_ACCOUNT")]
     step_service_account: Option<String>,
+    /// ServiceAccounts a Flow may name for its step pods (runtime.serviceAccountName), besides
+    /// --step-service-account; a run naming another fails [default: none].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    allowed_service_accounts: Vec<String>,
+    /// Secrets a Flow may take step environment from (runtime.envFrom secretRef); a run naming
+    /// another fails. An empty value allows none.
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        default_value = "millrace-variables,millrace-resources"
+    )]
+    allowed_secrets: Vec<String>,
     /// Largest result a step may return.
     #[arg(long, value_name = "BYTES", default_value_t = PodDefaults::default().result_cap_bytes)]
     result_cap_bytes: u64,
@@ -125,6 +138,7 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
     };
     let config = Config {
         pods,
+        allowed: allowed(args.allowed_service_accounts, args.allowed_secrets),
         namespace: args.namespace,
         concurrency: args.concurrency,
         metrics: Arc::new(Metrics::default()),
@@ -184,6 +198,15 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
     })
 }
 
+/// What steps may use, from the flags' lists (an empty value allows none).
+fn allowed(service_accounts: Vec<String>, secrets: Vec<String>) -> Allowed {
+    let names = |names: Vec<String>| names.into_iter().filter(|n| !n.is_empty()).collect();
+    Allowed {
+        service_accounts: names(service_accounts),
+        secrets: names(secrets),
+    }
+}
+
 /// This replica's name in the Lease: the pod's name, else the host's with a random suffix (two
 /// processes on one host must differ).
 fn identity() -> String {
@@ -215,4 +238,41 @@ async fn shutdown_signal() {
     }
     // Leave a moment for reconciles in flight to finish writing.
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    fn parsed(flags: &[&str]) -> Allowed {
+        let args =
+            Command::parse_from(std::iter::once("controller").chain(flags.iter().copied())).args;
+        allowed(args.allowed_service_accounts, args.allowed_secrets)
+    }
+
+    #[test]
+    fn steps_may_use_the_millrace_secrets_and_no_other_account_unless_told() {
+        assert_eq!(parsed(&[]), Allowed::default());
+        let told = parsed(&[
+            "--allowed-service-accounts",
+            "reporter,mailer",
+            "--allowed-secrets",
+            "smtp",
+        ]);
+        assert_eq!(
+            told.service_accounts,
+            ["mailer".into(), "reporter".into()].into()
+        );
+        assert_eq!(told.secrets, ["smtp".into()].into());
+        // What the chart passes for empty lists.
+        let none = parsed(&["--allowed-service-accounts", "", "--allowed-secrets", ""]);
+        assert!(none.service_accounts.is_empty() && none.secrets.is_empty());
+    }
 }

@@ -11,7 +11,8 @@
 //! carry out actions; for every event (attempt finished, timer fired, approval, cancel):
 //!     let actions = engine::advance(&flow, &mut state, event, &env, now)?;
 //!     carry out actions, until Action::Finish
-//! after a restart: engine::resume(&flow, &mut state, &env, now)? re-issues what must be running.
+//! after a restart: engine::resume(&flow, &mut state, &env, now, started)? re-issues what must be
+//!     running and is not among the attempts already `started`.
 //! ```
 
 mod api;

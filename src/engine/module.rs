@@ -258,7 +258,7 @@ fn suspended(
             )),
         };
     }
-    if rt.reissue {
+    if rt.reissue.is_some() {
         rt.actions.push(await_approval(suspend, path, until_ms));
     }
     Outcome::Pending

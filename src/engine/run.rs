@@ -2,12 +2,13 @@
 
 use super::api::{Action, EngineError, Env, Event, RunOutcome, SKIPPED_BY_SKIP_EXPR};
 use super::flow_node::{self, FlowStatus};
-use super::path::StepPath;
+use super::path::{AttemptId, StepPath};
 use super::runtime::{Approval, Runtime, aux_key};
 use super::state::{Ended, FlowNode, RunState};
 use super::store::ResultStore;
 use crate::flow::OpenFlow;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// Starts a run of `flow` with `inputs` (already validated against the flow's schema).
 /// `seed` seeds retry jitter; derive it from the run's identity so it is stable.
@@ -83,19 +84,22 @@ pub fn advance(
     }
 }
 
-/// After a restart: fires due timers and re-issues `StartAttempt` for every running attempt,
-/// `AwaitApproval` for every suspended step and the pending `WakeAt`. Starting is idempotent, so
-/// the executor starts only what is not running yet.
+/// After a restart: fires due timers and re-issues `StartAttempt` for every running attempt not
+/// in `started`, `AwaitApproval` for every suspended step and the pending `WakeAt`. Starting is
+/// idempotent, so the executor starts only what is not running yet. The attempts in `started`
+/// run already: their arguments are not evaluated again, as an evaluation that fails now (a
+/// secret gone, the sandbox busy) would fail an attempt that is running well.
 pub fn resume(
     flow: &OpenFlow,
     state: &mut RunState,
     env: &Env,
     now_ms: u64,
+    started: HashSet<AttemptId>,
 ) -> Result<Vec<Action>, EngineError> {
     if state.ended.is_some() {
         return Ok(Vec::new());
     }
-    pump(flow, state, env, now_ms, |rt| rt.reissue = true)
+    pump(flow, state, env, now_ms, |rt| rt.reissue = Some(started))
 }
 
 /// Drives the whole run as far as it goes at `now_ms`, then reports the next timer or the end.

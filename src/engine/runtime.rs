@@ -6,7 +6,7 @@ use super::path::{AttemptId, StepPath};
 use super::store::ResultStore;
 use crate::flow::OpenFlow;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Modules started (or finished without waiting) in one call before the engine yields with a
@@ -23,8 +23,9 @@ pub(crate) struct Runtime<'r> {
     pub finished: Option<(AttemptId, Result<Value, StepError>)>,
     /// An `Approval` not yet handed to a suspended step.
     pub approval: Option<Approval>,
-    /// Re-issue `StartAttempt` / `AwaitApproval` for what is already running (after a restart).
-    pub reissue: bool,
+    /// Re-issue `StartAttempt` / `AwaitApproval` for what is already running (after a restart),
+    /// except `StartAttempt` for the attempts in the set (the executor runs them already).
+    pub reissue: Option<HashSet<AttemptId>>,
     pub budget: u32,
     /// The step the event is about, if it names one: wide loops then visit only that iteration.
     pub focus: Option<StepPath>,
@@ -55,7 +56,7 @@ impl<'r> Runtime<'r> {
             actions: Vec::new(),
             finished: None,
             approval: None,
-            reissue: false,
+            reissue: None,
             budget: MODULE_BUDGET,
             focus: None,
             flows: HashMap::new(),

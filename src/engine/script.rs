@@ -45,7 +45,15 @@ pub(crate) fn drive(
                 if let Some(outcome) = rt.take_finished(path, leaf.attempt) {
                     return finished(leaf, module, ctx, path, outcome, rt);
                 }
-                if rt.reissue {
+                let id = AttemptId {
+                    step: path.clone(),
+                    attempt: leaf.attempt,
+                };
+                if rt
+                    .reissue
+                    .as_ref()
+                    .is_some_and(|started| !started.contains(&id))
+                {
                     // Re-evaluated in the same scope: the same arguments as the first time.
                     leaf.phase = LeafPhase::Ready;
                     continue;

@@ -2,6 +2,7 @@
 //! run, and `resume` re-issues what must be running.
 
 use super::*;
+use std::collections::HashSet;
 
 fn looped() -> OpenFlow {
     flow_of(
@@ -91,7 +92,7 @@ fn resume_reissues_running_attempts_approvals_and_timers() {
         evaluator: &InProcess::default(),
         resolver: &Library::default(),
     };
-    let actions = resume(&h.flow, &mut h.state, &env, T0 + 1).unwrap();
+    let actions = resume(&h.flow, &mut h.state, &env, T0 + 1, HashSet::new()).unwrap();
     assert_eq!(
         actions,
         vec![
@@ -119,6 +120,21 @@ fn resume_reissues_running_attempts_approvals_and_timers() {
         }]
     );
     assert_eq!(h.state.next_wake_ms(), Some(T0 + 5_000));
+
+    // An attempt the executor runs already is not issued (nor its arguments evaluated) again.
+    let x = AttemptId {
+        step: StepPath::parse("ba[0]/x"),
+        attempt: 1,
+    };
+    let started = HashSet::from([x.clone()]);
+    let actions = resume(&h.flow, &mut h.state, &env, T0 + 2, started).unwrap();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::StartAttempt { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(h.state.running_attempts(), vec![x]);
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod telemetry;
 pub mod throttle;
 
+pub use controllers::flowrun::allowed::Allowed;
 pub use controllers::flowrun::job::PodDefaults;
 pub use controllers::flowrun::saved_state;
 
@@ -44,6 +45,8 @@ pub const CONTROLLERS: &[fn(Arc<Context>, Stop) -> Registered] = &[
 #[derive(Debug, Clone)]
 pub struct Config {
     pub pods: PodDefaults,
+    /// The ServiceAccounts and Secrets a Flow may name for its step pods.
+    pub allowed: Allowed,
     /// Watch only this namespace (all when `None`).
     pub namespace: Option<String>,
     /// A running run is looked at again after this long even when nothing was heard of it.
@@ -61,6 +64,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             pods: PodDefaults::default(),
+            allowed: Allowed::default(),
             namespace: None,
             resync: Duration::from_secs(60),
             concurrency: 16,

@@ -1,10 +1,11 @@
 //! Starting a run: resolve its flow (a Flow in the namespace, or inline) and everything it reaches
-//! by path, check the flow and the inputs, and start the engine; or say why the run cannot start.
+//! by path, check the flow, what its pods may use and the inputs, and start the engine; or say
+//! why the run cannot start.
 
-use super::Error;
 use super::library::{self, Library};
 use super::resolver::{self, ClusterResolver};
 use super::saved::Persisted;
+use super::{Error, allowed};
 use crate::engine::{self, Env};
 use crate::expr::Evaluator;
 use crate::flow::OpenFlow;
@@ -34,11 +35,16 @@ pub async fn begin(
     now: u64,
 ) -> Result<Result<Persisted, NotStarted>, Error> {
     let ns = run.namespace().unwrap_or_default();
-    let (spec, origin) = match (&run.spec.flow_ref, &run.spec.flow) {
+    // Where the flow came from, and the field path of its `runtime` settings.
+    let (spec, origin, runtime_at) = match (&run.spec.flow_ref, &run.spec.flow) {
         (Some(reference), None) => {
             let flows: Api<Flow> = Api::namespaced(ctx.client.clone(), &ns);
             match flows.get_opt(&reference.name).await? {
-                Some(flow) => (flow.spec, format!("Flow {}", reference.name)),
+                Some(flow) => (
+                    flow.spec,
+                    format!("Flow {}", reference.name),
+                    format!("Flow {} spec.runtime", reference.name),
+                ),
                 None => {
                     return Ok(Err((
                         RunPhase::Pending,
@@ -51,7 +57,11 @@ pub async fn begin(
                 }
             }
         }
-        (None, Some(inline)) => (inline.clone(), "spec.flow".to_string()),
+        (None, Some(inline)) => (
+            inline.clone(),
+            "spec.flow".to_string(),
+            "spec.flow.runtime".to_string(),
+        ),
         _ => {
             return Ok(Err((
                 RunPhase::Failed,
@@ -74,6 +84,9 @@ pub async fn begin(
         Ok(checked) => checked,
         Err(not_started) => return Ok(Err(not_started)),
     };
+    if let Some(refused) = not_allowed(runtime.as_ref(), &runtime_at, ctx) {
+        return Ok(Err(refused));
+    }
     let (flow, library) = match reachable(flow, &ns, ctx).await? {
         (flow, Ok(library)) => (flow, library),
         (_, Err(cycle)) => {
@@ -156,6 +169,15 @@ fn check(
         inputs: Value::Object(inputs),
         origin: origin.to_string(),
     })
+}
+
+/// Why the run may not start when its pods would use a ServiceAccount or Secret the operator
+/// does not allow.
+fn not_allowed(runtime: Option<&PodSettings>, at: &str, ctx: &Context) -> Option<NotStarted> {
+    let step_account = ctx.config.pods.service_account.as_deref();
+    let refused = allowed::check(runtime?, at, &ctx.config.allowed, step_account);
+    let listed: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    (!listed.is_empty()).then(|| (RunPhase::Failed, "NotAllowed", listed.join("; ")))
 }
 
 /// Resolves the subflows and scripts `flow` reaches, from the Flows and Scripts in `ns` now, and

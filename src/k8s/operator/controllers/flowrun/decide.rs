@@ -58,7 +58,7 @@ pub async fn advance(
     ctx: &Arc<Context>,
     run: &RunIdentity,
     mut persisted: Persisted,
-    events: Vec<Event>,
+    (events, started): (Vec<Event>, HashSet<AttemptId>),
     secrets: Fetched,
     now: u64,
 ) -> Result<(Persisted, Vec<(Job, Secret)>), Error> {
@@ -70,7 +70,7 @@ pub async fn advance(
         let evaluator = ctx.evaluator.as_ref();
         let built = drive(
             &mut persisted,
-            events,
+            (events, started),
             &run,
             &ctx.config.pods,
             evaluator,
@@ -88,11 +88,12 @@ pub async fn advance(
     Ok((persisted, built))
 }
 
-/// Advances the engine by `events`, then asks it what must be running and builds those Jobs.
-/// An attempt that cannot become a Job fails like a step would, and the engine goes on.
+/// Advances the engine by `events`, then asks it what must be running and builds those Jobs,
+/// except for the attempts `started` already (see [`started`]). An attempt that cannot become a
+/// Job fails like a step would, and the engine goes on.
 pub fn drive(
     persisted: &mut Persisted,
-    events: Vec<Event>,
+    (events, started): (Vec<Event>, HashSet<AttemptId>),
     run: &RunIdentity,
     pods: &PodDefaults,
     evaluator: &dyn Evaluator,
@@ -107,7 +108,8 @@ pub fn drive(
         engine::advance(&persisted.flow, &mut persisted.state, event, &env, now)?;
     }
     for _ in 0..MAX_BUILD_ROUNDS {
-        let actions = engine::resume(&persisted.flow, &mut persisted.state, &env, now)?;
+        let (flow, state) = (&persisted.flow, &mut persisted.state);
+        let actions = engine::resume(flow, state, &env, now, started.clone())?;
         let mut built = Vec::new();
         let mut failed = Vec::new();
         for action in actions {
@@ -148,6 +150,21 @@ fn build_attempt(
         nonce: &nonce,
     })
     .map_err(|e| StepError::new("InvalidStep", e.to_string()))
+}
+
+/// The running attempts that have their Job: they run with the arguments evaluated when they
+/// started (kept in their Secret), which are not evaluated again.
+pub fn started(
+    persisted: &Persisted,
+    run: &RunIdentity,
+    jobs: &BTreeMap<String, Job>,
+) -> HashSet<AttemptId> {
+    let has_job = |id: &AttemptId| {
+        let name = naming::job_name(&run.name, &run.uid, id.step.as_str(), id.attempt);
+        jobs.contains_key(&name)
+    };
+    let running = persisted.state.running_attempts();
+    running.into_iter().filter(has_job).collect()
 }
 
 /// What to do with the run's Jobs once its state is saved.

@@ -16,7 +16,9 @@ use crate::k8s::api::pod::{
     STEP_PATH_ANNOTATION,
 };
 use k8s_openapi::ByteString;
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Volume,
@@ -268,7 +270,13 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, Secret), BuildError> {
     let job = Job {
         metadata: meta,
         spec: Some(JobSpec {
+            // One pod per attempt: a lost pod (deleted, evicted, its node gone) fails the
+            // attempt, and the engine's retry policy decides what comes next. The Job never
+            // replaces it, not even while it terminates, so a step never runs twice in one
+            // attempt behind the engine's back.
             backoff_limit: Some(0),
+            pod_replacement_policy: Some("Failed".into()),
+            pod_failure_policy: Some(lost_pod_fails_the_job()),
             active_deadline_seconds: plan.spec.timeout_ms.map(|ms| ms.div_ceil(1000) as i64),
             // Set by the controller once the attempt's result is saved: a Job that vanished
             // earlier would take its result with it, and look like one never created.
@@ -290,6 +298,22 @@ pub fn build(plan: &AttemptPlan) -> Result<(Job, Secret), BuildError> {
         status: None,
     };
     Ok((job, files))
+}
+
+/// A disrupted pod (evicted, preempted, deleted by the taint manager or the pod GC) fails the Job
+/// at once; any other failure does too, through `backoffLimit: 0`. With a policy set, the Job
+/// controller counts a pod as failed only once it has stopped, not as soon as it is deleted.
+fn lost_pod_fails_the_job() -> PodFailurePolicy {
+    PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: "FailJob".into(),
+            on_exit_codes: None,
+            on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                type_: "DisruptionTarget".into(),
+                status: Some("True".into()),
+            }]),
+        }],
+    }
 }
 
 fn image_for(

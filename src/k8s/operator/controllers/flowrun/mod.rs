@@ -5,11 +5,13 @@
 //! to start, stop and release, when to look again) → [`apply`] (save the state, then act on
 //! Jobs) → [`status`] (pure: the status the state makes).
 //!
-//! Beside it: [`job`] builds an attempt's Job and Secret; [`saved`] lays the run's state out in
-//! ConfigMaps and [`persist`] reads and writes them; [`library`] resolves what a run reaches by
-//! path when it begins, [`resolver`] serves it to the engine, [`variables`] reads
-//! `variable()`/`resource()` values from Secrets; [`events`] and [`telemetry`] report.
+//! Beside it: [`job`] builds an attempt's Job and Secret; [`allowed`] says which ServiceAccounts
+//! and Secrets a run's pods may use; [`saved`] lays the run's state out in ConfigMaps and
+//! [`persist`] reads and writes them; [`library`] resolves what a run reaches by path when it
+//! begins, [`resolver`] serves it to the engine, [`variables`] reads `variable()`/`resource()`
+//! values from Secrets; [`events`] and [`telemetry`] report.
 
+pub mod allowed;
 mod apply;
 mod begin;
 mod decide;

@@ -38,8 +38,10 @@ pub async fn reconcile(
         let secrets = secrets.await?;
         // Decide: what the engine makes of it, and the Jobs of the attempts it starts.
         let events = decide::events(run, &mut persisted, finished);
+        let started = decide::started(&persisted, &scope.identity, &cluster.jobs);
+        let told = (events, started);
         (persisted, built) =
-            decide::advance(&ctx, &scope.identity, persisted, events, secrets, now).await?;
+            decide::advance(&ctx, &scope.identity, persisted, told, secrets, now).await?;
     }
 
     // Apply: only with the state saved does anything start; an ended run starts nothing.

@@ -1,7 +1,10 @@
 use super::*;
 use crate::engine::StepPath;
 use crate::expr::InProcess;
-use crate::k8s::operator::controllers::flowrun::fixtures::{bash_flow, identity, started};
+use crate::flow::OpenFlow;
+use crate::k8s::operator::controllers::flowrun::fixtures::{self, bash_flow, identity, started};
+use crate::k8s::operator::controllers::flowrun::variables::Read;
+use k8s_openapi::ByteString;
 use serde_json::json;
 
 fn flow_run(spec: Value) -> FlowRun {
@@ -30,7 +33,7 @@ fn drive_once(persisted: &mut Persisted) -> Vec<(Job, Secret)> {
     let run = identity();
     drive(
         persisted,
-        Vec::new(),
+        (Vec::new(), HashSet::new()),
         &run,
         &pods,
         &evaluator,
@@ -109,7 +112,7 @@ fn an_ended_run_starts_nothing_and_is_not_looked_at_again() {
     let (pods, evaluator) = (PodDefaults::default(), InProcess::default());
     drive(
         &mut persisted,
-        vec![Event::Cancel],
+        (vec![Event::Cancel], HashSet::new()),
         &identity(),
         &pods,
         &evaluator,
@@ -121,4 +124,76 @@ fn an_ended_run_starts_nothing_and_is_not_looked_at_again() {
     let plan = jobs(&persisted, &identity(), built, &BTreeMap::new(), &[], 60);
     assert!(plan.start.is_empty());
     assert_eq!(requeue(&persisted, 3_000, resync), Requeue::await_change());
+}
+
+/// A resolver whose `millrace-variables` Secret holds `variables` (path, value).
+fn with_variables(variables: &[(&str, &str)]) -> ClusterResolver {
+    let keys = variables.iter().map(|(path, value)| {
+        (
+            path.replace('/', "."),
+            ByteString(value.as_bytes().to_vec()),
+        )
+    });
+    ClusterResolver {
+        secrets: Fetched {
+            namespace: "ns".into(),
+            variables: Read::Present(keys.collect()),
+            ..Fetched::default()
+        },
+        ..ClusterResolver::default()
+    }
+}
+
+#[test]
+fn a_running_attempt_with_its_job_keeps_its_arguments_and_is_not_evaluated_again() {
+    let flow: OpenFlow = serde_json::from_value(json!({"summary": "v", "value": {"modules": [
+        {"id": "a", "value": {"type": "rawscript", "language": "bash", "content": "echo $1",
+            "input_transforms": {"token": {"type": "javascript", "expr": "variable('u/x')"}}}}]}}))
+    .unwrap();
+    let evaluator = InProcess::default();
+    let pods = PodDefaults::default();
+    let run = identity();
+    let there = with_variables(&[("u/x", "s3cret")]);
+    let env = crate::engine::Env {
+        evaluator: &evaluator,
+        resolver: &there,
+    };
+    let (state, _) = crate::engine::start(&flow, json!({}), 7, &env, 1_000).unwrap();
+    let mut persisted = fixtures::persisted(flow, state);
+    let a = persisted.state.running_attempts();
+    assert_eq!(a.len(), 1);
+    let name = naming::job_name(&run.name, &run.uid, "a", 1);
+    let existing = BTreeMap::from([(name.clone(), job(&name, json!({}), None))]);
+
+    // The Secret key is deleted while the attempt runs: evaluating its arguments now would fail.
+    let gone = with_variables(&[]);
+    let started = super::started(&persisted, &run, &existing);
+    assert_eq!(started, a.iter().cloned().collect());
+    let built = drive(
+        &mut persisted,
+        (Vec::new(), started),
+        &run,
+        &pods,
+        &evaluator,
+        &gone,
+        2_000,
+    )
+    .unwrap();
+    assert!(built.is_empty(), "nothing to build: its Job runs");
+    assert_eq!(persisted.state.running_attempts(), a, "the attempt runs on");
+    assert!(persisted.state.outcome().is_none());
+
+    // Without its Job (the reconcile that saved it stopped short), it is built again.
+    let built = drive(
+        &mut persisted,
+        (Vec::new(), HashSet::new()),
+        &run,
+        &pods,
+        &evaluator,
+        &there,
+        3_000,
+    )
+    .unwrap();
+    assert_eq!(built.len(), 1);
+    assert_eq!(built[0].0.name_any(), name);
 }

@@ -84,6 +84,11 @@ fn the_job_is_named_labelled_owned_and_bounded() {
     }
     let job_spec = job.spec.as_ref().unwrap();
     assert_eq!(job_spec.backoff_limit, Some(0));
+    assert_eq!(job_spec.pod_replacement_policy.as_deref(), Some("Failed"));
+    let rules = &job_spec.pod_failure_policy.as_ref().unwrap().rules;
+    assert_eq!(rules[0].action, "FailJob");
+    let on = rules[0].on_pod_conditions.as_ref().unwrap();
+    assert_eq!(on[0].type_, "DisruptionTarget");
     assert_eq!(job_spec.active_deadline_seconds, Some(2), "1.5 s rounds up");
     assert_eq!(job_spec.ttl_seconds_after_finished, None);
     let pod = pod_spec(&job);
