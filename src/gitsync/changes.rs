@@ -38,12 +38,10 @@ pub struct Changes {
     /// Objects in the cluster with a field that differs from the revision.
     pub update: Vec<usize>,
     pub unchanged: Vec<usize>,
-    /// Objects of the inventory the revision no longer has: Schedules first, so that none
-    /// starts a run of a Flow being deleted.
+    /// Objects of the inventory the revision no longer has, still labelled as this GitSource's:
+    /// Schedules first, so that none starts a run of a Flow being deleted. (Those gone already,
+    /// or taken over by another GitSource, just leave the inventory.)
     pub prune: Vec<InventoryEntry>,
-    /// Objects of the inventory that are gone or that another GitSource took over: dropped from
-    /// the inventory without a delete.
-    pub forget: Vec<InventoryEntry>,
     /// Objects of the revision that another GitSource applied: never taken over.
     pub conflicts: Vec<FileError>,
 }
@@ -115,19 +113,19 @@ pub fn changes(
             Some(_) => changes.update.push(index),
         }
     }
-    let mut gone: Vec<&InventoryEntry> = inventory.iter().filter(|e| !wanted.contains(e)).collect();
+    let mut gone: Vec<InventoryEntry> = inventory
+        .iter()
+        .filter(|e| !wanted.contains(*e))
+        .filter(|e| {
+            Kind::from_name(&e.kind)
+                .and_then(|kind| live.get(&(kind, e.name.as_str())))
+                .is_some_and(|found| found.source() == Some(source))
+        })
+        .cloned()
+        .collect();
     // Schedules, then Flows, then Scripts: the reverse of the order they are applied in.
     gone.sort_by_key(|e| std::cmp::Reverse(Kind::from_name(&e.kind)));
-    for old in gone {
-        let ours = Kind::from_name(&old.kind)
-            .and_then(|kind| live.get(&(kind, old.name.as_str())))
-            .is_some_and(|found| found.source() == Some(source));
-        if ours {
-            changes.prune.push(old.clone());
-        } else {
-            changes.forget.push(old.clone());
-        }
-    }
+    changes.prune = gone;
     changes
 }
 
@@ -262,7 +260,6 @@ mod tests {
         assert_eq!(changes.create, [0]);
         let pruned: Vec<_> = changes.prune.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(pruned, ["Schedule", "Flow", "Script"]);
-        assert!(changes.forget.is_empty());
     }
 
     #[test]
@@ -278,7 +275,6 @@ mod tests {
         assert_eq!(changes.conflicts.len(), 1);
         assert!(changes.conflicts[0].message.contains("GitSource other"));
         assert!(changes.prune.is_empty());
-        assert_eq!(changes.forget.len(), 2);
     }
 
     #[test]

@@ -146,8 +146,11 @@ pub fn status(
         } => {
             status.last_attempted_revision = Some(revision.clone());
             status.files.clear();
-            status.inventory = inventory.clone();
-            status.last_sync_time = Some(now.clone());
+            if *inventory != status.inventory {
+                // Part of the revision was applied before the failure.
+                status.inventory = inventory.clone();
+                status.last_sync_time = Some(now.clone());
+            }
         }
         Outcome::Synced {
             revision,
