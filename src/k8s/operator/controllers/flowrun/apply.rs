@@ -4,7 +4,7 @@
 use super::decide::{self, JobPlan};
 use super::load::{Cluster, Saved, Scope};
 use super::saved::{self, Persisted, StateError};
-use super::{Error, events, persist, status, telemetry};
+use super::{Error, events, persist, status, telemetry, trouble};
 use crate::engine::Event;
 use crate::k8s::api::pod::{ATTEMPT_LABEL, STEP_PATH_ANNOTATION};
 use crate::k8s::api::{FlowRun, RunPhase};
@@ -171,4 +171,27 @@ pub async fn status(
         patch_status(&scope.runs, &scope.identity.name, &status).await?;
     }
     Ok(())
+}
+
+/// Shows a failed reconcile on the run: a condition with the reason and what to do. Best effort:
+/// when even that write fails (the status itself may be what is forbidden), the log has it.
+pub async fn trouble(
+    ctx: &Context,
+    guard: &DeserializeGuard<FlowRun>,
+    error: &Error,
+    failures: u32,
+) {
+    let Ok(run) = &guard.0 else {
+        return;
+    };
+    let problem = trouble::problem(error);
+    let previous = run.status.clone().unwrap_or_default();
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let status = trouble::with_problem(&previous, &problem, run.meta().generation, failures, now);
+    let runs: Api<FlowRun> =
+        Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    if let Err(write) = patch_status(&runs, &run.name_any(), &status).await {
+        tracing::warn!(run = %run.name_any(), "cannot show the failed reconcile on the run: {write}");
+    }
 }

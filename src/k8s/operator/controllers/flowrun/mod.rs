@@ -9,7 +9,8 @@
 //! and Secrets a run's pods may use; [`saved`] lays the run's state out in ConfigMaps and
 //! [`persist`] reads and writes them; [`library`] resolves what a run reaches by path when it
 //! begins, [`resolver`] serves it to the engine, [`variables`] reads `variable()`/`resource()`
-//! values from Secrets; [`events`] and [`telemetry`] report.
+//! values from Secrets; [`events`] and [`telemetry`] report; [`trouble`] shows a failed reconcile on
+//! the run and paces its retries.
 
 pub mod allowed;
 mod apply;
@@ -27,6 +28,7 @@ mod resolver;
 mod saved;
 mod status;
 mod telemetry;
+mod trouble;
 mod variables;
 
 pub use persist::saved_state;
@@ -35,7 +37,7 @@ pub use saved::StateError;
 use crate::engine::EngineError;
 use crate::k8s::api::FlowRun;
 use crate::k8s::api::pod::RUN_LABEL;
-use crate::k8s::operator::kube::{error_policy, scoped};
+use crate::k8s::operator::kube::scoped;
 use crate::k8s::operator::metrics::ControllerKind;
 use crate::k8s::operator::telemetry::{self as measure, MetricLabel};
 use crate::k8s::operator::{Context, Registered, Stop};
@@ -43,11 +45,12 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{self as runtime, Controller};
+use kube::runtime::controller::{self as runtime, Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use std::sync::Arc;
+use trouble::Failures;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -80,6 +83,8 @@ pub fn register(ctx: Arc<Context>, stop: Stop) -> Registered {
     let metrics = ctx.config.metrics.clone();
     metrics.count_runs_from(Some(telemetry::run_phases(listed.clone())));
     let tuning = runtime::Config::default().concurrency(ctx.config.concurrency);
+    let failures = Arc::new(Failures::default());
+    let counted = failures.clone();
     let running = controller
         .with_config(tuning)
         .owns(jobs, owned.clone())
@@ -90,14 +95,32 @@ pub fn register(ctx: Arc<Context>, stop: Stop) -> Registered {
         })
         .graceful_shutdown_on(stop.fired())
         .run(
-            |run, ctx| {
-                measure::measured(
-                    ControllerKind::flowrun,
-                    ctx.clone(),
-                    reconcile::reconcile(run, ctx),
-                )
+            move |run, ctx| {
+                let failures = failures.clone();
+                async move {
+                    let uid = run.uid().unwrap_or_default();
+                    let reconciled = reconcile::reconcile(run.clone(), ctx.clone());
+                    let result =
+                        measure::measured(ControllerKind::flowrun, ctx.clone(), reconciled).await;
+                    match &result {
+                        Ok(_) => failures.clear(&uid),
+                        Err(error) => {
+                            let count = failures.add(&uid);
+                            apply::trouble(&ctx, &run, error, count).await;
+                        }
+                    }
+                    result
+                }
             },
-            error_policy,
+            move |run, error, _ctx| {
+                let count = counted.count(&run.uid().unwrap_or_default());
+                tracing::warn!(
+                    run = %run.name_any(),
+                    namespace = %run.namespace().unwrap_or_default(),
+                    "reconcile failed ({count} in a row): {error}"
+                );
+                Requeue::requeue(trouble::backoff(count))
+            },
             ctx,
         )
         .for_each(|_| async {});
