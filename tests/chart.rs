@@ -81,6 +81,7 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
     );
     assert_eq!(flag_values(&args, "--result-cap-bytes"), ["1048576"]);
     assert_eq!(flag_values(&args, "--job-ttl-seconds"), ["3600"]);
+    assert_eq!(flag_values(&args, "--pod-pending-timeout-seconds"), ["600"]);
     assert!(flag_values(&args, "--namespace").is_empty(), "{args:?}");
 
     let pod = &only(&objects, "Deployment")?["spec"]["template"]["spec"];

@@ -1,6 +1,7 @@
-//! A reconcile the API server refuses is shown on the FlowRun, with the reason and what to do,
-//! and the run goes on once the cause is fixed: the controllers run as a ServiceAccount whose
-//! Role lacks one rule (creating Jobs), which is then granted.
+//! Failures that used to leave a FlowRun "Running" with nothing to show: a reconcile the API
+//! server refuses (the controllers run as a ServiceAccount whose Role lacks one rule, then
+//! granted) is shown on the run with the reason and what to do; a pod that a ResourceQuota keeps
+//! from being created fails its attempt after the pending timeout, so the retry runs.
 
 mod support {
     pub mod accounts;
@@ -10,7 +11,7 @@ mod support {
 }
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Patch, PatchParams, PostParams};
 use millrace::k8s::api::FlowRun;
@@ -86,4 +87,53 @@ async fn a_missing_rbac_rule_shows_on_the_run_and_the_run_goes_on_once_granted()
         status.conditions
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_pod_a_quota_refuses_fails_its_attempt_after_the_pending_timeout_and_the_retry_runs()
+-> Result<()> {
+    let Some(t) = support::operator::setup("trouble-quota").await? else {
+        return Ok(());
+    };
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}},
+    }))?;
+    t.create(&quota).await?;
+    // Enforced once the quota controller has counted what the namespace uses.
+    wait_until("the quota is counted", TIMEOUT, || async {
+        let quota = t.api::<ResourceQuota>().get("no-pods").await?;
+        Ok(quota.status.and_then(|s| s.used).map(drop))
+    })
+    .await?;
+    let mut module = step("say", "bash", "echo hi", json!({}));
+    module["retry"] = json!({"constant": {"attempts": 5, "seconds": 2}});
+    let spec = json!({"summary": "quota", "value": {"modules": [module]},
+        "runtime": {"podPendingTimeoutSeconds": 2}});
+    t.flow("quota", None, spec).await?;
+    t.run("quota-1", "quota", json!({})).await?;
+    // The first attempt's pod is never created: it fails, and the retry gets a Job of its own.
+    let retried = wait_until("a retry after the pending timeout", TIMEOUT, || async {
+        Ok((t.jobs("quota-1").await?.len() >= 2 || attempts(&t).await? >= 2).then_some(()))
+    })
+    .await;
+    if let Err(error) = retried {
+        let run = t.api::<FlowRun>().get("quota-1").await?;
+        return Err(error.context(format!("{:#?}", run.status)));
+    }
+    t.api::<ResourceQuota>()
+        .delete("no-pods", &Default::default())
+        .await?;
+    let status = t.finished("quota-1").await?;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded), "{status:#?}");
+    assert!(status.steps[0].attempts >= 2, "{status:#?}");
+    assert_eq!(status.result, Some(json!("hi")));
+    Ok(())
+}
+
+async fn attempts(t: &Harness) -> Result<u32> {
+    let run = t.api::<FlowRun>().get("quota-1").await?;
+    Ok(run
+        .status
+        .and_then(|s| s.steps.first().map(|s| s.attempts))
+        .unwrap_or(0))
 }

@@ -51,6 +51,10 @@ pub struct ControllerArgs {
     /// Largest result a step may return.
     #[arg(long, value_name = "BYTES", default_value_t = PodDefaults::default().result_cap_bytes)]
     result_cap_bytes: u64,
+    /// How long a step's pod may stay uncreated (quota, admission) or unscheduled before the
+    /// attempt fails (a Flow's `runtime.podPendingTimeoutSeconds` wins).
+    #[arg(long, value_name = "SECONDS", default_value_t = PodDefaults::default().pod_pending_timeout.as_secs())]
+    pod_pending_timeout_seconds: u64,
     /// How long finished Jobs stay.
     #[arg(long, value_name = "SECONDS", default_value_t = PodDefaults::default().ttl_seconds_after_finished)]
     job_ttl_seconds: i32,
@@ -107,6 +111,7 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
         service_account: args.step_service_account,
         result_cap_bytes: args.result_cap_bytes,
         ttl_seconds_after_finished: args.job_ttl_seconds,
+        pod_pending_timeout: Duration::from_secs(args.pod_pending_timeout_seconds),
         ..PodDefaults::default()
     };
     for image in &args.images {

@@ -73,6 +73,12 @@ pub struct PodSettings {
     /// Environment from Secrets or ConfigMaps, for steps that need credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// How long a step's pod may stay uncreated (a quota or an admission check refusing it) or
+    /// unscheduled before the attempt fails, so that retries apply [default: the operator's
+    /// `--pod-pending-timeout-seconds`, 600].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub pod_pending_timeout_seconds: Option<u64>,
     /// Overrides by step id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepPodSettings>,
@@ -87,6 +93,9 @@ pub struct StepPodSettings {
     pub resources: Option<ResourceRequirements>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub pod_pending_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -41,7 +41,7 @@ use process::{Daemon, signal_group};
 use wait::{TIMEOUT, wait_until};
 
 const CONTROLLERS: &str = "job-controller,garbage-collector-controller,ttl-after-finished-controller,\
-namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller";
+namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,resourcequota-controller";
 
 pub struct ControlPlane {
     config: Config,

@@ -1,9 +1,10 @@
 //! A step attempt's Job and pod as everyone reads them: the labels and annotations the operator
-//! puts on them, and what they say about the attempt ([`observe`], [`report`]). The operator
+//! puts on them, and what they say about the attempt ([`observe`], [`report`], [`pending`]). The operator
 //! reads outcomes with it, `millrace logs` finds an attempt's pod and result with it. Building
 //! the Job is the FlowRun controller's (`operator::controllers::flowrun::job`).
 
 pub mod outcome;
+pub mod pending;
 pub mod report;
 
 pub use outcome::{Observation, observe};

@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Secret key of the entry script.
 const ENTRY: &str = "entry.sh";
@@ -48,6 +49,8 @@ pub struct PodDefaults {
     pub ttl_seconds_after_finished: i32,
     /// The largest result a step may return, in bytes.
     pub result_cap_bytes: u64,
+    /// How long an attempt's pod may stay uncreated or unscheduled, unless the Flow says.
+    pub pod_pending_timeout: Duration,
 }
 
 impl Default for PodDefaults {
@@ -66,6 +69,7 @@ impl Default for PodDefaults {
             service_account: None,
             ttl_seconds_after_finished: 3600,
             result_cap_bytes: 1024 * 1024,
+            pod_pending_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -107,6 +111,20 @@ pub enum BuildError {
         "step `{step}`: code and arguments take {bytes} bytes, more than a Secret holds ({MAX_FILES_BYTES}); pass large data by reference"
     )]
     TooLarge { step: String, bytes: usize },
+}
+
+/// How long the pod of step `module_id` may stay pending: the step's setting, else the Flow's,
+/// else the operator's.
+pub fn pending_timeout(
+    runtime: Option<&PodSettings>,
+    module_id: &str,
+    default: Duration,
+) -> Duration {
+    let step = runtime
+        .and_then(|r| r.steps.get(module_id))
+        .and_then(|s| s.pod_pending_timeout_seconds);
+    step.or_else(|| runtime.and_then(|r| r.pod_pending_timeout_seconds))
+        .map_or(default, Duration::from_secs)
 }
 
 /// The Job of an attempt and the Secret (same name) its pod reads the code and arguments from.

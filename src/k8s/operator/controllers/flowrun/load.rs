@@ -2,12 +2,13 @@
 //! none), its Jobs and pods, and which of its running attempts they say finished.
 
 use super::apply::Halt;
-use super::job::RunIdentity;
+use super::job::{PodDefaults, RunIdentity, pending_timeout};
 use super::persist;
 use super::saved::{self, Persisted};
 use super::{Error, begin, decide};
 use crate::engine::{Event, RunOutcome};
 use crate::k8s::api::naming;
+use crate::k8s::api::pod::pending::pending_too_long;
 use crate::k8s::api::pod::report;
 use crate::k8s::api::pod::{Observation, RUN_LABEL, STEP_CONTAINER, observe};
 use crate::k8s::api::{FlowRun, RunPhase};
@@ -138,6 +139,8 @@ pub async fn finished_attempts(
     scope: &Scope,
     persisted: &Persisted,
     cluster: &Cluster,
+    defaults: &PodDefaults,
+    now: u64,
 ) -> Result<Vec<Event>, Error> {
     let run = &scope.identity;
     let mut events = Vec::new();
@@ -146,8 +149,17 @@ pub async fn finished_attempts(
         let Some(job) = cluster.jobs.get(&name) else {
             continue;
         };
-        let outcome = match observe(job, decide::pod_of(&cluster.pods, &name)) {
-            Observation::Running => continue,
+        let pod = decide::pod_of(&cluster.pods, &name);
+        let outcome = match observe(job, pod) {
+            Observation::Running => {
+                let runtime = persisted.runtime.as_ref();
+                let timeout =
+                    pending_timeout(runtime, id.step.module_id(), defaults.pod_pending_timeout);
+                match pending_too_long(job, pod, now, timeout) {
+                    Some(error) => Err(error),
+                    None => continue,
+                }
+            }
             Observation::Finished(outcome) => outcome,
             Observation::InLog {
                 pod,

@@ -32,7 +32,8 @@ pub async fn reconcile(
     let mut persisted = saved.persisted.clone();
     let mut built = Vec::new();
     if persisted.state.outcome().is_none() {
-        let finished = load::finished_attempts(&scope, &persisted, &cluster).await?;
+        let defaults = &ctx.config.pods;
+        let finished = load::finished_attempts(&scope, &persisted, &cluster, defaults, now).await?;
         apply::announce_finished(&ctx, run, &scope, &cluster, &finished).await;
         let secrets = resolver::fetch_secrets(&ctx.client, &scope.ns, &persisted.library.secrets);
         let secrets = secrets.await?;
