@@ -180,17 +180,7 @@ fn walk(have: &Value, want: &Value, at: String, paths: &mut Vec<String>) {
 mod tests {
     use super::*;
 
-    fn object(kind: Kind, name: &str, spec: Value) -> SyncObject {
-        SyncObject {
-            kind,
-            name: name.into(),
-            namespace: None,
-            file: format!("{name}.yaml"),
-            line: Some(1),
-            manifest: json!({"apiVersion": "millrace.dev/v1alpha1", "kind": kind.as_str(),
-                "metadata": {"name": name}, "spec": spec}),
-        }
-    }
+    use crate::gitsync::objects::fixture as object;
 
     /// The object as the API server would list it after applying it: defaults and server fields
     /// added.

@@ -202,17 +202,7 @@ mod tests {
     use crate::expr::InProcess;
     use serde_json::json;
 
-    fn object(kind: Kind, name: &str, spec: Value) -> SyncObject {
-        SyncObject {
-            kind,
-            name: name.into(),
-            namespace: None,
-            file: format!("{name}.yaml"),
-            line: Some(1),
-            manifest: json!({"apiVersion": "millrace.dev/v1alpha1", "kind": kind.as_str(),
-                "metadata": {"name": name}, "spec": spec}),
-        }
-    }
+    use crate::gitsync::objects::fixture as object;
 
     fn flow(name: &str) -> SyncObject {
         object(

@@ -75,6 +75,20 @@ impl SyncObject {
     }
 }
 
+/// A test object of `kind` named `name` from file `<name>.yaml`, line 1.
+#[cfg(test)]
+pub(crate) fn fixture(kind: Kind, name: &str, spec: Value) -> SyncObject {
+    SyncObject {
+        kind,
+        name: name.into(),
+        namespace: None,
+        file: format!("{name}.yaml"),
+        line: Some(1),
+        manifest: serde_json::json!({"apiVersion": API_VERSION, "kind": kind.as_str(),
+            "metadata": {"name": name}, "spec": spec}),
+    }
+}
+
 /// What the files of a revision became.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Converted {
