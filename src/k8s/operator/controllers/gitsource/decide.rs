@@ -268,6 +268,18 @@ mod tests {
         }
     }
 
+    /// The status `outcome` leaves on a GitSource that had none.
+    fn fresh(outcome: &Outcome, fetched: Option<&str>, now: Time) -> GitSourceStatus {
+        status(
+            &GitSourceStatus::default(),
+            &meta(),
+            outcome,
+            fetched,
+            None,
+            now,
+        )
+    }
+
     fn synced(wrote: bool) -> Outcome {
         Outcome::Synced {
             revision: REV.into(),
@@ -283,14 +295,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_sync_yields_the_status_it_found() {
-        let first = status(
-            &GitSourceStatus::default(),
-            &meta(),
-            &synced(true),
-            Some(REV),
-            None,
-            time(10),
-        );
+        let first = fresh(&synced(true), Some(REV), time(10));
         assert_eq!(first.last_applied_revision.as_deref(), Some(REV));
         assert_eq!(first.last_sync_time, Some(time(10)));
         assert_eq!(first.conditions.len(), 1);
@@ -304,14 +309,7 @@ mod tests {
 
     #[test]
     fn a_bad_revision_names_its_files_and_keeps_what_is_applied() {
-        let applied = status(
-            &GitSourceStatus::default(),
-            &meta(),
-            &synced(true),
-            Some(REV),
-            None,
-            time(10),
-        );
+        let applied = fresh(&synced(true), Some(REV), time(10));
         let bad = "main@sha1:ffffffffffffffffffffffffffffffffffffffff";
         let outcome = Outcome::ValidationFailed {
             revision: bad.into(),
@@ -363,14 +361,7 @@ mod tests {
     #[test]
     fn failures_that_are_retried_say_reconciling() {
         let outcome = Outcome::FetchFailed("host key changed".into());
-        let after = status(
-            &GitSourceStatus::default(),
-            &meta(),
-            &outcome,
-            None,
-            None,
-            time(5),
-        );
+        let after = fresh(&outcome, None, time(5));
         assert!(outcome.failed());
         assert_eq!(after.conditions[1].type_, "Reconciling");
         assert_eq!(after.conditions[1].reason, "FetchFailed");
@@ -385,14 +376,7 @@ mod tests {
             wrote: true,
             unpruned: vec!["Flow old: forbidden".into()],
         };
-        let after = status(
-            &GitSourceStatus::default(),
-            &meta(),
-            &pruning,
-            None,
-            None,
-            time(5),
-        );
+        let after = fresh(&pruning, None, time(5));
         assert_eq!(after.conditions[0].reason, "PruneFailed");
         assert_eq!(after.inventory, [entry("Flow", "old")]);
     }
@@ -400,14 +384,7 @@ mod tests {
     #[test]
     fn a_condition_that_holds_keeps_its_transition_time() {
         let outcome = Outcome::FetchFailed("down".into());
-        let first = status(
-            &GitSourceStatus::default(),
-            &meta(),
-            &outcome,
-            None,
-            None,
-            time(5),
-        );
+        let first = fresh(&outcome, None, time(5));
         let again = status(&first, &meta(), &outcome, None, None, time(50));
         assert_eq!(again, first);
         let recovered = status(&first, &meta(), &synced(true), Some(REV), None, time(60));
