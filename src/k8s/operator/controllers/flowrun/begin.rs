@@ -2,6 +2,7 @@
 //! by path, check the flow and the inputs, and start the engine; or say why the run cannot start.
 
 use super::Error;
+use super::job::run_queue;
 use super::library::{self, Library};
 use super::resolver::{self, ClusterResolver};
 use super::saved::Persisted;
@@ -62,9 +63,14 @@ pub async fn begin(
     };
     // Checking, resolving and starting evaluate expressions in the sandbox, which blocks while
     // they run: those parts go to the blocking pool, the API calls between them stay here.
-    let evaluator = ctx.evaluator.clone();
-    let inputs = run.spec.inputs.clone();
-    let checked = blocking(move || check(spec, &origin, &inputs, evaluator.as_ref())).await;
+    let queue = run_queue(&ns, &run.name_any());
+    let (evaluator, inputs, q) = (
+        ctx.evaluator.clone(),
+        run.spec.inputs.clone(),
+        queue.clone(),
+    );
+    let checked =
+        blocking(move || check(spec, &origin, &inputs, evaluator.for_queue(&q).as_ref())).await;
     let Checked {
         flow,
         runtime,
@@ -74,7 +80,7 @@ pub async fn begin(
         Ok(checked) => checked,
         Err(not_started) => return Ok(Err(not_started)),
     };
-    let (flow, library) = match reachable(flow, &ns, ctx).await? {
+    let (flow, library) = match reachable(flow, &ns, &queue, ctx).await? {
         (flow, Ok(library)) => (flow, library),
         (_, Err(cycle)) => {
             return Ok(Err((
@@ -89,6 +95,7 @@ pub async fn begin(
     let seed = seed(&run.uid().unwrap_or_default());
     blocking(move || {
         let resolver = ClusterResolver { library, secrets };
+        let evaluator = evaluator.for_queue(&queue);
         let env = Env {
             evaluator: evaluator.as_ref(),
             resolver: &resolver,
@@ -163,6 +170,7 @@ fn check(
 async fn reachable(
     flow: OpenFlow,
     ns: &str,
+    queue: &str,
     ctx: &Context,
 ) -> Result<(OpenFlow, Result<Library, library::Cycle>), Error> {
     let (flow_paths, script_paths) = library::references(&flow);
@@ -174,13 +182,13 @@ async fn reachable(
             listed::<Script>(ctx, ns).await?,
         )
     };
-    let (ns, evaluator) = (ns.to_string(), ctx.evaluator.clone());
+    let (ns, queue, evaluator) = (ns.to_string(), queue.to_string(), ctx.evaluator.clone());
     Ok(blocking(move || {
         let library = library::collect(
             &flow,
             &catalog("Flow", &ns, &flows, |f| &f.spec),
             &catalog("Script", &ns, &scripts, |s| &s.spec),
-            evaluator.as_ref(),
+            evaluator.for_queue(&queue).as_ref(),
         );
         (flow, library)
     })
