@@ -82,6 +82,9 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
     assert_eq!(flag_values(&args, "--result-cap-bytes"), ["1048576"]);
     assert_eq!(flag_values(&args, "--job-ttl-seconds"), ["3600"]);
     assert_eq!(flag_values(&args, "--pod-pending-timeout-seconds"), ["600"]);
+    assert_eq!(flag_values(&args, "--expression-timeout-ms"), ["2000"]);
+    assert_eq!(flag_values(&args, "--expression-memory-mib"), ["128"]);
+    assert_eq!(flag_values(&args, "--expression-workers"), ["2"]);
     assert!(flag_values(&args, "--namespace").is_empty(), "{args:?}");
 
     let pod = &only(&objects, "Deployment")?["spec"]["template"]["spec"];
@@ -135,6 +138,8 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
         "stepImages.python3=python:3.13",
         "stepPermissions.serviceAccounts={reporter,mailer}",
         "stepPermissions.secrets={smtp}",
+        "expressions.timeoutMs=5000",
+        "expressions.workers=4",
     ];
     let objects = render("millrace", "millrace", &sets)?.context("helm")?;
     let args = controller_args(&objects)?;
@@ -144,6 +149,8 @@ fn the_chart_lints_and_renders_the_operator_with_its_flags() -> Result<()> {
         ["reporter,mailer"]
     );
     assert_eq!(flag_values(&args, "--allowed-secrets"), ["smtp"]);
+    assert_eq!(flag_values(&args, "--expression-timeout-ms"), ["5000"]);
+    assert_eq!(flag_values(&args, "--expression-workers"), ["4"]);
     assert!(
         flag_values(&args, "--image").contains(&"python3=python:3.13".to_string()),
         "{args:?}"

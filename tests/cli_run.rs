@@ -464,3 +464,52 @@ spec:
     let (code, result, stderr) = run_json(&manifest, &[]);
     assert_eq!((code, result), (0, json!([1, 2])), "{stderr}");
 }
+
+/// A flow whose step `deep` reads `x` through `expr`.
+fn flow_with_expression(dir: &tempfile::TempDir, expr: &str) -> PathBuf {
+    let quoted = serde_json::to_string(expr).unwrap();
+    write_flow(
+        dir,
+        &format!(
+            r#"
+value:
+  modules:
+    - id: first
+      value: {{type: rawscript, language: bash, content: "echo 1"}}
+    - id: deep
+      value:
+        type: rawscript
+        language: bash
+        content: echo "$1"
+        input_transforms:
+          x: {{type: javascript, expr: {quoted}}}
+"#
+        ),
+    )
+}
+
+#[test]
+fn deeply_nested_expressions_are_problems_of_their_step_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let brackets = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let flow = flow_with_expression(&dir, &brackets);
+    for command in ["validate", "graph", "run"] {
+        let out = millrace(&[command, flow.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("deep: value.input_transforms.x: expression nests 100000 levels")
+                && stderr.contains("at most 32"),
+            "{command}: {stderr}"
+        );
+    }
+    // Deep without brackets: the parser overflows a worker's stack, not this process's.
+    let flow = flow_with_expression(&dir, &format!("{}1", "!".repeat(100_000)));
+    let out = millrace(&["validate", flow.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("deep: value.input_transforms.x: expression evaluator failed: the expression nests too deeply"),
+        "{stderr}"
+    );
+}

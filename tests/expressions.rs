@@ -42,8 +42,10 @@ fn table() -> Table {
 fn kind(error: &ExprError) -> &'static str {
     match error {
         ExprError::Syntax(_) => "syntax",
+        ExprError::TooDeep { .. } => "too deep",
         ExprError::Thrown(_) => "thrown",
         ExprError::Timeout(_) => "timeout",
+        ExprError::Busy { .. } => "busy",
         ExprError::Memory(_) => "memory",
         ExprError::ResultTooLarge(_) => "too large",
         ExprError::Internal(_) => "internal",

@@ -286,7 +286,8 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
 }
 
 #[test]
-fn the_command_refuses_leader_election_without_a_lease_namespace_and_a_zero_rate() -> Result<()> {
+fn the_command_refuses_leader_election_without_a_lease_namespace_and_zero_rates_or_limits()
+-> Result<()> {
     let refusal = |args: &[&str]| -> Result<String> {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
             .arg("controller")
@@ -300,6 +301,8 @@ fn the_command_refuses_leader_election_without_a_lease_namespace_and_a_zero_rate
     assert!(stderr.contains("--lease-namespace"), "{stderr}");
     let stderr = refusal(&["--kube-qps", "0"])?;
     assert!(stderr.contains("--kube-qps 0"), "{stderr}");
+    let stderr = refusal(&["--expression-workers", "0"])?;
+    assert!(stderr.contains("--expression-workers 0"), "{stderr}");
     Ok(())
 }
 
@@ -327,6 +330,12 @@ async fn the_command_leads_through_its_lease_serves_probes_and_releases_the_leas
             "2",
         ])
         .args(["--metrics-addr", &addr.to_string(), "--kube-qps", "20"])
+        .args([
+            "--expression-timeout-ms",
+            "3000",
+            "--expression-workers",
+            "1",
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", ns)
         .env("POD_NAME", "controller-0")

@@ -119,8 +119,9 @@ fn a_crashing_worker_is_replaced() {
         ..config()
     })
     .expect("the sandbox starts");
-    // Deep nesting exhausts the parser's native stack, which no runtime limit covers.
-    let deep = format!("{}1{}", "[".repeat(200_000), "]".repeat(200_000));
+    // Deep nesting exhausts the parser's native stack, which no runtime limit covers;
+    // brackets are refused before parsing, a long run of prefix operators is not.
+    let deep = format!("{}1", "!".repeat(200_000));
     let error = sandbox
         .eval(&deep, &scope())
         .expect_err("the worker cannot parse it");
@@ -142,8 +143,16 @@ fn syntax_checks_run_in_a_worker() {
     assert!(
         matches!(sandbox.check("let x = ;"), Err(ExprError::Syntax(m)) if m.contains("line 1"))
     );
-    // Nesting that would overflow the caller's stack costs only a worker.
+    // Brackets nested too deeply are refused unparsed, with the limit.
     let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let error = sandbox.check(&deep).expect_err("too deep");
+    assert!(
+        matches!(error, ExprError::TooDeep { depth: 100_000, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("at most 32"), "{error}");
+    // Other nesting that would overflow the caller's stack costs only a worker.
+    let deep = format!("{}1", "- ".repeat(100_000));
     let error = sandbox
         .check(&deep)
         .expect_err("the worker cannot parse it");
@@ -152,6 +161,98 @@ fn syntax_checks_run_in_a_worker() {
         "{error:?}"
     );
     assert_eq!(sandbox.check("[1, 2]"), Ok(()));
+}
+
+/// Which evaluations have returned, in order.
+type Finished = std::sync::Mutex<Vec<&'static str>>;
+
+#[test]
+fn a_run_with_hostile_expressions_queued_does_not_delay_another_run() {
+    let sandbox = Sandbox::new(SandboxConfig {
+        workers: 1,
+        ..config()
+    })
+    .expect("the sandbox starts");
+    let (run_a, run_b) = (sandbox.for_queue("run-a"), sandbox.for_queue("run-b"));
+    let finished = Finished::default();
+    let (b_outcome, a_outcomes) = thread::scope(|s| {
+        let hostile = |pause: u64| {
+            let (run_a, finished) = (&run_a, &finished);
+            thread::sleep(Duration::from_millis(pause));
+            s.spawn(move || {
+                let outcome = run_a.eval("while (true) {}", &scope());
+                finished.lock().unwrap().push("a");
+                outcome
+            })
+        };
+        // a's first takes the only worker; four more of a's queue behind it, then b.
+        let mut attacks = vec![hostile(0)];
+        for _ in 0..4 {
+            attacks.push(hostile(100));
+        }
+        thread::sleep(Duration::from_millis(100));
+        let b = run_b.eval("flow_input.a.b * 2", &scope());
+        finished.lock().unwrap().push("b");
+        let a: Vec<_> = attacks.into_iter().map(|t| t.join().unwrap()).collect();
+        (b, a)
+    });
+    assert_eq!(b_outcome, Ok(json!(6)));
+    let order = finished.into_inner().unwrap();
+    // b got the worker a's first gave back, before any of a's queued ones.
+    assert_eq!(order[..2], ["a", "b"], "{order:?}");
+    assert!(
+        a_outcomes
+            .iter()
+            .all(|o| matches!(o, Err(ExprError::Timeout(_) | ExprError::Busy { .. }))),
+        "{a_outcomes:?}"
+    );
+}
+
+#[test]
+fn waiting_for_a_busy_sandbox_is_bounded_and_says_so() {
+    let sandbox = Sandbox::new(SandboxConfig {
+        workers: 1,
+        ..config()
+    })
+    .expect("the sandbox starts");
+    let started = Instant::now();
+    let waiters = 4;
+    let barrier = std::sync::Barrier::new(waiters);
+    let outcomes: Vec<_> = thread::scope(|s| {
+        let holder = s.spawn(|| sandbox.eval("while (true) {}", &scope()));
+        thread::sleep(Duration::from_millis(100));
+        let queued: Vec<_> = (0..waiters)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    sandbox.eval("while (true) {}", &scope())
+                })
+            })
+            .collect();
+        let mut outcomes = vec![holder.join().unwrap()];
+        outcomes.extend(queued.into_iter().map(|t| t.join().unwrap()));
+        outcomes
+    });
+    // Each waits one time limit at most, its wait included.
+    assert!(
+        started.elapsed() < 2 * TIMEOUT + GRACE,
+        "{:?}",
+        started.elapsed()
+    );
+    let busy: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Err(e @ ExprError::Busy { waiting, .. }) if *waiting >= 1 => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!busy.is_empty(), "{outcomes:?}");
+    assert!(
+        busy[0].contains("sandbox was busy") && busy[0].contains("waiting"),
+        "{}",
+        busy[0]
+    );
+    assert_eq!(sandbox.eval("flow_input.a.b", &scope()), Ok(json!(3)));
 }
 
 #[test]

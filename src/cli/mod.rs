@@ -10,7 +10,7 @@ mod schedule;
 mod sync;
 mod view;
 
-use crate::expr::InProcess;
+use crate::expr::{Evaluator, ExprError, Sandbox, SandboxConfig};
 use crate::flow::{self, LoadedFlow};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -155,9 +155,27 @@ fn validate(path: &Path) -> Result<ExitCode, Invalid> {
 
 /// Loads a flow and checks it; any problem makes the command invalid.
 fn load_valid(path: &Path) -> Result<LoadedFlow, Invalid> {
+    load_checked(path, &syntax_checker()?)
+}
+
+/// One expression worker to parse a flow's expressions: a deeply nested one overflows the
+/// parser's stack, which must cost a worker, not this process.
+fn syntax_checker() -> Result<Sandbox, Invalid> {
+    SandboxConfig::current_exe()
+        .map_err(|e| ExprError::Internal(format!("cannot find the millrace binary: {e}")))
+        .and_then(|config| {
+            Sandbox::new(SandboxConfig {
+                workers: 1,
+                ..config
+            })
+        })
+        .map_err(|e| Invalid::one(format!("cannot check the flow's expressions: {e}")))
+}
+
+/// Loads a flow and checks it with `syntax`; any problem makes the command invalid.
+fn load_checked(path: &Path, syntax: &dyn Evaluator) -> Result<LoadedFlow, Invalid> {
     let loaded = flow::load_path(path).map_err(|e| Invalid::one(e.to_string()))?;
-    // The user's own flow, checked in this process: the sandbox is for flows from others.
-    let problems = flow::validate(&loaded.flow, &InProcess::default());
+    let problems = flow::validate(&loaded.flow, syntax);
     if !problems.is_empty() {
         let mut lines = vec![format!(
             "{} has {} problem(s):",

@@ -86,6 +86,15 @@ pub struct ControllerArgs {
     /// Reconciles in flight per controller (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: u16,
+    /// Wall-clock time one expression may take, waiting for a free expression worker included.
+    #[arg(long, value_name = "MS", default_value_t = SandboxConfig::DEFAULT_TIMEOUT_MS)]
+    expression_timeout_ms: u64,
+    /// Memory one expression worker may allocate beyond its startup footprint.
+    #[arg(long, value_name = "MIB", default_value_t = SandboxConfig::DEFAULT_MEMORY_MIB)]
+    expression_memory_mib: u64,
+    /// Expression worker processes: how many expressions are evaluated at once.
+    #[arg(long, value_name = "N", default_value_t = SandboxConfig::DEFAULT_WORKERS)]
+    expression_workers: usize,
     /// Where GitSources keep their repository caches (one bare repository each) [default: a
     /// directory under the temp dir].
     #[arg(long, value_name = "DIR", env = "MILLRACE_GIT_CACHE")]
@@ -128,6 +137,16 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
             args.kube_qps, args.kube_burst
         )));
     }
+    if args.expression_timeout_ms == 0
+        || args.expression_memory_mib == 0
+        || args.expression_workers == 0
+    {
+        return Err(Invalid::one(format!(
+            "--expression-timeout-ms {} --expression-memory-mib {} --expression-workers {}: all \
+             must be positive",
+            args.expression_timeout_ms, args.expression_memory_mib, args.expression_workers
+        )));
+    }
     let lease = match (args.leader_elect, args.lease_namespace) {
         (false, _) => None,
         (true, None) => {
@@ -159,7 +178,15 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode, Invalid> {
         .init();
     let evaluator = SandboxConfig::current_exe()
         .map_err(|e| e.to_string())
-        .and_then(|config| Sandbox::new(config).map_err(|e| e.to_string()))
+        .and_then(|config| {
+            Sandbox::new(SandboxConfig {
+                workers: args.expression_workers,
+                timeout: Duration::from_millis(args.expression_timeout_ms),
+                memory_mib: args.expression_memory_mib,
+                ..config
+            })
+            .map_err(|e| e.to_string())
+        })
         .map_err(|e| Invalid::one(format!("cannot start the expression sandbox: {e}")))?;
     let evaluator: Arc<dyn Evaluator> = Arc::new(evaluator);
     let runtime = tokio::runtime::Runtime::new()

@@ -2,7 +2,7 @@
 
 use super::inputs::{json_object, parse_inputs};
 use super::view::{LiveView, LoopIds, StepOutput};
-use super::{Invalid, RunArgs, load_valid, preview};
+use super::{Invalid, RunArgs, load_checked, preview};
 use crate::engine::{Env, RunOutcome};
 use crate::exec::StepGuard;
 use crate::exec::local::LocalExecutor;
@@ -24,7 +24,15 @@ use std::time::Instant;
 /// Exit 2 (`Invalid`) when the flow, its inputs or the preview arguments are wrong; exit 1 when
 /// this machine cannot run it (no sandbox, no run directory) or the flow failed.
 pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
-    let loaded = load_valid(&args.flow)?;
+    // Expressions come with the flow: parse and evaluate them in bounded worker processes.
+    let evaluator = match SandboxConfig::current_exe()
+        .context("cannot find the millrace binary")
+        .and_then(|config| Sandbox::new(config).context("cannot start the expression sandbox"))
+    {
+        Ok(sandbox) => sandbox,
+        Err(e) => return Ok(failed(e)),
+    };
+    let loaded = load_checked(&args.flow, &evaluator)?;
     let given = parse_inputs(args.inputs.as_deref(), &args.input)
         .map_err(|e| Invalid::one(e.to_string()))?;
     let inputs = flow::prepare_inputs(loaded.flow.schema.as_ref(), given).map_err(|problems| {
@@ -46,14 +54,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Invalid> {
     let secrets =
         Secrets::load(args.variables.as_deref()).map_err(|e| Invalid::one(e.to_string()))?;
     let resolver = LocalResolver::new(scripts, secrets);
-    // Expressions come with the flow: evaluate them in bounded worker processes.
-    let evaluator = match SandboxConfig::current_exe()
-        .context("cannot find the millrace binary")
-        .and_then(|config| Sandbox::new(config).context("cannot start the expression sandbox"))
-    {
-        Ok(sandbox) => sandbox,
-        Err(e) => return Ok(failed(e)),
-    };
     let env = Env {
         evaluator: &evaluator,
         resolver: &resolver,

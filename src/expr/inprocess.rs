@@ -1,8 +1,9 @@
 //! Evaluation in the calling thread, in a fresh boa context per call.
 //!
-//! boa's runtime limits stop plain runaway loops and recursion, but nothing here bounds
-//! wall-clock time or memory, and a deeply nested source overflows the parser's stack:
-//! a hostile expression can still stall, bloat or abort the caller. Use
+//! boa's runtime limits stop plain runaway loops and recursion, and deeply nested brackets
+//! are refused before parsing, but nothing here bounds wall-clock time or memory, and
+//! other deep shapes still overflow the parser's stack: a hostile expression can still
+//! stall, bloat or abort the caller. Use
 //! [`super::Sandbox`] for expressions nobody vetted.
 
 use boa_engine::builtins::promise::PromiseState;
@@ -17,7 +18,9 @@ use serde_json::{Map, Value};
 
 use super::convert::{Stringify, describe, parse_json_text, to_js};
 use super::path::plain_path;
-use super::source::{Form, body_syntax_error, expression_body, form_of, strip_windmill_imports};
+use super::source::{
+    Form, body_syntax_error, check_nesting, expression_body, form_of, strip_windmill_imports,
+};
 use super::{Evaluator, ExprError, Scope};
 
 /// boa's own limits, the first line of defense. Loop iterations are counted per function call.
@@ -89,6 +92,7 @@ impl InProcess {
             stringify,
         } = fresh;
         let source = strip_windmill_imports(source);
+        check_nesting(source)?;
         let bindings = bindings(scope, &mut context)?;
         let names: Vec<&str> = bindings.iter().map(|(name, _)| *name).collect();
         let function = compile(source, &names, &mut context)?;

@@ -13,6 +13,7 @@ mod source;
 pub use inprocess::{InProcess, Limits};
 pub use sandbox::{Sandbox, SandboxConfig, WORKER_SUBCOMMAND, worker_main};
 pub use scan::referenced_secrets;
+pub(crate) use source::MAX_NESTING;
 pub use source::check_syntax;
 
 use serde::{Deserialize, Serialize};
@@ -52,10 +53,25 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 pub enum ExprError {
     #[error("expression does not parse: {0}")]
     Syntax(String),
+    #[error(
+        "expression nests {depth} levels of brackets, braces and template substitutions deep; \
+         at most {limit} are allowed: split it into steps or named parts"
+    )]
+    TooDeep { depth: usize, limit: usize },
     #[error("expression threw: {0}")]
     Thrown(String),
     #[error("expression exceeded its time limit of {0} ms")]
     Timeout(u64),
+    #[error(
+        "the expression sandbox was busy: its {workers} worker(s) stayed taken for the whole time \
+         limit of {timeout_ms} ms, with {waiting} evaluation(s) waiting; give the sandbox more \
+         workers or a longer time limit, or find the flows whose expressions time out"
+    )]
+    Busy {
+        timeout_ms: u64,
+        workers: usize,
+        waiting: usize,
+    },
     #[error("expression exceeded its memory limit of {0} MiB")]
     Memory(u64),
     #[error("expression result is larger than the limit of {0} bytes")]
@@ -69,10 +85,34 @@ pub trait Evaluator: Send + Sync {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError>;
 
     /// Parses `source` without evaluating it. By default in the calling thread, like
-    /// [`check_syntax`], where a deeply nested source can overflow the stack and abort the
-    /// process; [`Sandbox`] parses in a worker, which is the safe choice for untrusted flows.
+    /// [`check_syntax`]: sources nesting brackets too deeply are refused before parsing, but
+    /// other deep shapes (`!!!…x`, long operator chains) can still overflow the stack and
+    /// abort the process; [`Sandbox`] parses in a worker, the safe choice.
     fn check(&self, source: &str) -> Result<(), ExprError> {
         check_syntax(source)
+    }
+
+    /// This evaluator for the expressions of one queue: one run, or one Flow and its runs.
+    /// Where evaluations wait for a shared resource (the [`Sandbox`]'s workers), queues take
+    /// turns, so one queue's hostile expressions cannot starve the others. By default the
+    /// evaluator itself: nothing waits.
+    fn for_queue<'a>(&'a self, queue: &str) -> Box<dyn Evaluator + 'a> {
+        let _ = queue;
+        Box::new(self)
+    }
+}
+
+impl<T: Evaluator + ?Sized> Evaluator for &T {
+    fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        (**self).eval(source, scope)
+    }
+
+    fn check(&self, source: &str) -> Result<(), ExprError> {
+        (**self).check(source)
+    }
+
+    fn for_queue<'a>(&'a self, queue: &str) -> Box<dyn Evaluator + 'a> {
+        (**self).for_queue(queue)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Cheap textual scans of an expression: which secrets it names and which step results
-//! it can reach. Both are conservative: when the text is not plainly static they say so.
+//! Cheap textual scans of an expression: which secrets it names, which step results it
+//! can reach, how deeply its brackets nest. All are conservative: when the text is not
+//! plainly static they say so.
 
 use std::collections::BTreeSet;
 
@@ -125,6 +126,105 @@ fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$'
 }
 
+/// How deeply brackets, braces and template substitutions nest in `source`, skipping
+/// strings, comments and regular expressions. Unbalanced closers are ignored: the parser
+/// reports those.
+pub(crate) fn nesting_depth(source: &str) -> usize {
+    /// What an open `{`… closes back to: code, or the template text around a `${`.
+    #[derive(PartialEq)]
+    enum Open {
+        Bracket,
+        Substitution,
+    }
+    let bytes = source.as_bytes();
+    let mut open: Vec<Open> = Vec::new();
+    let (mut deepest, mut in_template, mut i) = (0, false, 0);
+    // The last two bytes of code that are not blank: whether a `/` starts a regular
+    // expression or divides.
+    let (mut last, mut before_last) = (b'(', b'(');
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if in_template {
+            match byte {
+                b'\\' => i += 1,
+                b'`' => (in_template, last) = (false, b'`'),
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    open.push(Open::Substitution);
+                    (in_template, last) = (false, b'{');
+                    i += 1;
+                }
+                _ => {}
+            }
+            deepest = deepest.max(open.len());
+            i += 1;
+            continue;
+        }
+        match byte {
+            b'(' | b'[' | b'{' => open.push(Open::Bracket),
+            b')' | b']' => {
+                open.pop();
+            }
+            b'}' => in_template = open.pop() == Some(Open::Substitution),
+            b'`' => in_template = true,
+            b'\'' | b'"' => i = skip_quoted(bytes, i, byte),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = source[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = source[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + n + 4);
+                continue;
+            }
+            b'/' if starts_regex(last, before_last) => i = skip_regex(bytes, i),
+            _ => {}
+        }
+        if !byte.is_ascii_whitespace() {
+            (last, before_last) = (byte, last);
+        }
+        deepest = deepest.max(open.len());
+        i += 1;
+    }
+    deepest
+}
+
+/// Whether a `/` after `last` (and `before_last`) starts a regular expression. Where
+/// unsure it divides: a regular expression skipped wrongly could hide brackets.
+fn starts_regex(last: u8, before_last: u8) -> bool {
+    let ends_value = last.is_ascii_alphanumeric()
+        || matches!(last, b')' | b']' | b'}' | b'_' | b'$' | b'\'' | b'"' | b'`')
+        // `a++ / b`
+        || (matches!(last, b'+' | b'-') && before_last == last);
+    !ends_value && last.is_ascii()
+}
+
+/// The index of the quote closing the string that opens at `start`.
+fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+        i += if bytes[i] == b'\\' { 2 } else { 1 };
+    }
+    i
+}
+
+/// The index of the `/` closing the regular expression that opens at `start`; a `/`
+/// inside a class (`[/]`) does not close it.
+fn skip_regex(bytes: &[u8], start: usize) -> usize {
+    let (mut i, mut in_class) = (start + 1, false);
+    while i < bytes.len() && bytes[i] != b'\n' {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' => in_class = true,
+            b']' => in_class = false,
+            b'/' if !in_class => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +274,37 @@ mod tests {
             "(results => results.a)(1)",
         ] {
             assert_eq!(reach(source), None, "{source}");
+        }
+    }
+
+    #[test]
+    fn nesting_counts_brackets_braces_and_substitutions() {
+        assert_eq!(nesting_depth("flow_input.a + 1"), 0);
+        assert_eq!(nesting_depth("f(a[0], {b: [1]})"), 3);
+        assert_eq!(nesting_depth("`x ${ `y ${ (1) }` }`"), 3);
+        assert_eq!(nesting_depth(&"(".repeat(100_000)), 100_000);
+        assert_eq!(
+            nesting_depth(&format!("{}1{}", "[".repeat(500), "]".repeat(500))),
+            500
+        );
+    }
+
+    #[test]
+    fn nesting_skips_strings_comments_and_regular_expressions() {
+        for (source, depth) in [
+            ("'((((' + \"[[[\" + `{{{{`", 0),
+            ("a // ((((\n+ (b)", 1),
+            ("a /* [[[[ */ + [b]", 1),
+            ("/[(]+\\//.test(x) && (y)", 1),
+            ("(a) / (b) / (c)", 1),
+            ("'it\\'s (' + (1)", 1),
+            ("`${ '}' }` + [1]", 1),
+            ("))) ]]] (1)", 1),
+            ("a++ / (b) / 2", 1),
+            ("'a' / (2) / 1", 1),
+            ("a /* / */ / (b) / 2", 1),
+        ] {
+            assert_eq!(nesting_depth(source), depth, "{source}");
         }
     }
 }

@@ -7,6 +7,23 @@ use boa_engine::interner::Interner;
 use boa_engine::parser::{Parser, Source};
 
 use super::ExprError;
+use super::scan::nesting_depth;
+
+/// The deepest nesting of brackets, braces and template substitutions parsed. boa's parser
+/// recurses through dozens of frames per level: unoptimised, some 70 parentheses overflow
+/// an 8 MiB stack. Real expressions stay far below this.
+pub(crate) const MAX_NESTING: usize = 32;
+
+/// Refuses a source nested deeper than [`MAX_NESTING`], before boa recurses into it.
+pub(crate) fn check_nesting(source: &str) -> Result<(), ExprError> {
+    match nesting_depth(source) {
+        depth if depth > MAX_NESTING => Err(ExprError::TooDeep {
+            depth,
+            limit: MAX_NESTING,
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// How a source is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +105,14 @@ pub(crate) fn body_syntax_error(source: &str) -> Option<ExprError> {
         .map(|e| ExprError::Syntax(e.to_string()))
 }
 
-/// Checks that `source` parses, without evaluating it, in the calling thread. boa's
-/// parser recurses once per nesting level: a source nested some thousand levels deep
-/// overflows the stack and aborts the process. For untrusted sources use
+/// Checks that `source` parses, without evaluating it, in the calling thread. Brackets
+/// nested deeper than [`MAX_NESTING`] are refused unparsed, but boa's parser recurses for
+/// other shapes too (`!!!…x`, long operator chains): some ten thousand levels of those
+/// still overflow the stack and abort the process. For untrusted sources use
 /// [`super::Evaluator::check`] on a [`super::Sandbox`].
 pub fn check_syntax(source: &str) -> Result<(), ExprError> {
     let source = strip_windmill_imports(source);
+    check_nesting(source)?;
     match form_of(source) {
         Form::Expression => Ok(()),
         Form::Body => body_syntax_error(source).map_or(Ok(()), Err),
@@ -154,5 +173,26 @@ mod tests {
             other => panic!("expected a syntax error, got {other:?}"),
         }
         assert!(check_syntax("flow_input.a +").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // Checked, not parsed: a test thread's stack is smaller than a worker's.
+        let at_limit = format!("{}1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert_eq!(check_nesting(&at_limit), Ok(()));
+        assert_eq!(check_syntax("((([{a: `${(1)}`}])))"), Ok(()));
+        for deep in [
+            "(".repeat(100_000),
+            format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)),
+            "`${".repeat(100_000),
+        ] {
+            assert_eq!(
+                check_syntax(&deep),
+                Err(ExprError::TooDeep {
+                    depth: 100_000,
+                    limit: MAX_NESTING
+                })
+            );
+        }
     }
 }

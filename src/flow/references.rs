@@ -5,12 +5,15 @@
 //! `results?.x`, `results["x"]` and `results?.['x']`. Computed keys (`results[name]`) cannot be
 //! checked before the flow runs and are not reported.
 
+use crate::expr::MAX_NESTING;
+
 /// The ids in `results.<id>` accesses of `source`, in order of appearance (repeats included).
 pub fn result_refs(source: &str) -> Vec<String> {
     let mut scan = Scan {
         src: source.as_bytes(),
         pos: 0,
         refs: Vec::new(),
+        templates: 0,
     };
     scan.code(false);
     scan.refs
@@ -20,6 +23,8 @@ struct Scan<'a> {
     src: &'a [u8],
     pos: usize,
     refs: Vec<String>,
+    /// Templates open around the position: each nests a call of [`Scan::template`].
+    templates: usize,
 }
 
 impl Scan<'_> {
@@ -73,7 +78,19 @@ impl Scan<'_> {
     }
 
     /// Skips the text of a template literal (after its opening backtick), scanning its `${…}` parts.
+    /// Templates nested deeper than an expression may nest end the scan, not this thread's
+    /// stack: the syntax check refuses such an expression anyway.
     fn template(&mut self) {
+        if self.templates >= MAX_NESTING {
+            self.pos = self.src.len();
+            return;
+        }
+        self.templates += 1;
+        self.template_text();
+        self.templates -= 1;
+    }
+
+    fn template_text(&mut self) {
         while let Some(c) = self.peek(0) {
             match c {
                 b'\\' => self.pos += 2,
@@ -217,5 +234,11 @@ mod tests {
         assert_eq!(result_refs("results.a + 'open"), ["a"]);
         assert_eq!(result_refs("`${results.b"), ["b"]);
         assert_eq!(result_refs("results["), Vec::<String>::new());
+    }
+
+    #[test]
+    fn deeply_nested_templates_end_the_scan_not_the_stack() {
+        let deep = format!("results.a + {}", "`${".repeat(100_000));
+        assert_eq!(result_refs(&deep), ["a"]);
     }
 }

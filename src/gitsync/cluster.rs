@@ -48,7 +48,7 @@ pub struct Read {
 }
 
 /// Fetches the commit `source` follows into `cache` and plans it. Expressions are parsed by
-/// `syntax`; Schedules may name the Flows in `cluster_flows` besides the revision's own.
+/// `syntax`, in the GitSource's own queue; Schedules may name the Flows in `cluster_flows` besides the revision's own.
 pub async fn read(
     client: &Client,
     source: &GitSource,
@@ -70,6 +70,7 @@ pub async fn read(
         namespace: Some(ns.clone()),
         limits: Default::default(),
     };
+    let queue = format!("GitSource {ns}/{}", source.name_any());
     blocking(move || {
         let fetched = super::fetch(&request)?;
         let repo = git2::Repository::open_bare(&request.cache).map_err(|e| ReadError::Cache {
@@ -85,7 +86,7 @@ pub async fn read(
             &repo,
             fetched.commit,
             &wanted,
-            syntax.as_ref(),
+            syntax.for_queue(&queue).as_ref(),
             Some(&cluster),
         );
         match planned {

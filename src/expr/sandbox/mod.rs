@@ -10,11 +10,13 @@ mod pool;
 mod process;
 mod protocol;
 mod spawner;
+mod turns;
 mod worker;
 
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -38,7 +40,7 @@ pub struct SandboxConfig {
     pub args: Vec<String>,
     /// Worker processes; also the number of evaluations that run at once.
     pub workers: usize,
-    /// Wall-clock time one evaluation may take.
+    /// Wall-clock time one evaluation may take, waiting for a worker included.
     pub timeout: Duration,
     /// Memory a worker may allocate beyond its startup footprint.
     pub memory_mib: u64,
@@ -48,14 +50,18 @@ pub struct SandboxConfig {
 }
 
 impl SandboxConfig {
+    pub const DEFAULT_WORKERS: usize = 2;
+    pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+    pub const DEFAULT_MEMORY_MIB: u64 = 128;
+
     /// Two workers, 2 s, 128 MiB, results up to 16 MiB.
     pub fn new(program: impl Into<PathBuf>, args: Vec<String>) -> Self {
         Self {
             program: program.into(),
             args,
-            workers: 2,
-            timeout: Duration::from_secs(2),
-            memory_mib: 128,
+            workers: Self::DEFAULT_WORKERS,
+            timeout: Duration::from_millis(Self::DEFAULT_TIMEOUT_MS),
+            memory_mib: Self::DEFAULT_MEMORY_MIB,
             max_result_bytes: 16 * 1024 * 1024,
             limits: Limits::default(),
         }
@@ -74,9 +80,12 @@ impl SandboxConfig {
 }
 
 /// A pool of worker processes. Blocking: call it from a blocking context (e.g.
-/// `tokio::task::spawn_blocking`). Evaluations beyond the number of workers wait for one.
+/// `tokio::task::spawn_blocking`). Evaluations beyond the number of workers wait for one,
+/// queue by queue in turn ([`Evaluator::for_queue`]); evaluations of the sandbox itself share
+/// one queue.
 pub struct Sandbox {
     pool: Pool,
+    shared: Arc<str>,
 }
 
 impl Sandbox {
@@ -89,17 +98,28 @@ impl Sandbox {
         }
         Ok(Self {
             pool: Pool::start(config)?,
+            shared: Arc::from(""),
         })
     }
-}
 
-impl Sandbox {
+    fn eval_in(&self, queue: &Arc<str>, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        let source = strip_windmill_imports(source);
+        if let Some(value) = plain_path(source, scope) {
+            return Ok(value);
+        }
+        let reachable = reachable_results(source, &scope.results);
+        self.exchange(queue, &eval_line(source, scope, reachable.as_ref()))
+    }
+
     /// Sends one request line, replacing once a worker found dead before it got the
-    /// request: that failure says nothing about the expression.
-    fn exchange(&self, request: &[u8]) -> Result<Value, ExprError> {
+    /// request: that failure says nothing about the expression. Waiting for a worker
+    /// counts against the time limit.
+    fn exchange(&self, queue: &Arc<str>, request: &[u8]) -> Result<Value, ExprError> {
+        let deadline = Instant::now() + self.pool.config.timeout;
         for _ in 0..2 {
-            let mut lease = self.pool.acquire()?;
-            match lease.worker().call(request) {
+            let mut lease = self.pool.acquire(queue, deadline)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lease.worker().call(request, left) {
                 Ok(outcome) => return outcome,
                 Err(CallError::Unsent) => lease.discard(),
                 Err(CallError::Broken(error)) => {
@@ -116,17 +136,41 @@ impl Sandbox {
 
 impl Evaluator for Sandbox {
     fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
-        let source = strip_windmill_imports(source);
-        if let Some(value) = plain_path(source, scope) {
-            return Ok(value);
-        }
-        let reachable = reachable_results(source, &scope.results);
-        self.exchange(&eval_line(source, scope, reachable.as_ref()))
+        self.eval_in(&self.shared, source, scope)
     }
 
     /// Parses in a worker: boa's parser recurses once per nesting level, and a source
     /// nested a few thousand levels deep overflows any thread's stack.
     fn check(&self, source: &str) -> Result<(), ExprError> {
-        self.exchange(&check_line(source)).map(drop)
+        self.exchange(&self.shared, &check_line(source)).map(drop)
+    }
+
+    fn for_queue<'a>(&'a self, queue: &str) -> Box<dyn Evaluator + 'a> {
+        Box::new(Queued {
+            sandbox: self,
+            queue: Arc::from(queue),
+        })
+    }
+}
+
+/// The sandbox seen by one queue's evaluations.
+struct Queued<'a> {
+    sandbox: &'a Sandbox,
+    queue: Arc<str>,
+}
+
+impl Evaluator for Queued<'_> {
+    fn eval(&self, source: &str, scope: &Scope) -> Result<Value, ExprError> {
+        self.sandbox.eval_in(&self.queue, source, scope)
+    }
+
+    fn check(&self, source: &str) -> Result<(), ExprError> {
+        self.sandbox
+            .exchange(&self.queue, &check_line(source))
+            .map(drop)
+    }
+
+    fn for_queue<'b>(&'b self, queue: &str) -> Box<dyn Evaluator + 'b> {
+        self.sandbox.for_queue(queue)
     }
 }

@@ -1,18 +1,22 @@
-//! A fixed number of worker processes, started on demand and lent out one call at a time.
+//! A fixed number of worker processes, started on demand and lent out one call at a time,
+//! to waiting evaluations in the order [`Turns`] gives.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use super::SandboxConfig;
 use super::process::WorkerProcess;
 use super::spawner::Spawner;
+use super::turns::Turns;
 use crate::expr::ExprError;
 
 pub(super) struct Pool {
     pub(super) config: SandboxConfig,
     spawner: Spawner,
     state: Mutex<State>,
-    returned: Condvar,
+    /// A worker came back or a slot came free, or the turn passed on: waiters look again.
+    changed: Condvar,
 }
 
 struct State {
@@ -21,6 +25,7 @@ struct State {
     idle: VecDeque<WorkerProcess>,
     /// Workers idle, lent out or starting; never more than `config.workers`.
     live: usize,
+    turns: Turns,
 }
 
 impl Pool {
@@ -36,49 +41,78 @@ impl Pool {
         Ok(Self {
             config,
             spawner,
-            state: Mutex::new(State { idle, live }),
-            returned: Condvar::new(),
+            state: Mutex::new(State {
+                idle,
+                live,
+                turns: Turns::default(),
+            }),
+            changed: Condvar::new(),
         })
     }
 
-    /// An idle worker, a newly started one if a slot is free, else the next one returned.
-    pub(super) fn acquire(&self) -> Result<Lease<'_>, ExprError> {
+    /// A worker for an evaluation of `queue` when its turn comes: an idle one, or a newly
+    /// started one if a slot is free. Waits until `deadline` at most, then says the sandbox
+    /// is busy.
+    pub(super) fn acquire(
+        &self,
+        queue: &Arc<str>,
+        deadline: Instant,
+    ) -> Result<Lease<'_>, ExprError> {
         let mut state = self.lock();
+        let ticket = state.turns.join(queue);
         loop {
-            if let Some(worker) = state.idle.pop_front() {
-                return Ok(Lease {
+            let free = !state.idle.is_empty() || state.live < self.config.workers;
+            if free && state.turns.next().as_ref() == Some(&ticket) {
+                state.turns.start(&ticket);
+                // The next in turn may find a free worker too.
+                self.changed.notify_all();
+                let lease = |worker| Lease {
                     pool: self,
+                    queue: queue.clone(),
                     worker: Some(worker),
-                });
-            }
-            if state.live < self.config.workers {
+                };
+                if let Some(worker) = state.idle.pop_front() {
+                    return Ok(lease(worker));
+                }
                 state.live += 1;
                 drop(state);
                 return match WorkerProcess::start(&self.config, &self.spawner) {
-                    Ok(worker) => Ok(Lease {
-                        pool: self,
-                        worker: Some(worker),
-                    }),
+                    Ok(worker) => Ok(lease(worker)),
                     Err(e) => {
-                        self.forget_one();
+                        self.forget_one(queue);
                         Err(e)
                     }
                 };
             }
+            let now = Instant::now();
+            if now >= deadline {
+                let waiting = state.turns.waiting();
+                state.turns.leave(&ticket);
+                self.changed.notify_all();
+                return Err(ExprError::Busy {
+                    timeout_ms: self.config.timeout.as_millis() as u64,
+                    workers: self.config.workers,
+                    waiting,
+                });
+            }
             state = self
-                .returned
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
-    fn forget_one(&self) {
-        self.lock().live -= 1;
-        self.returned.notify_one();
+    /// A lent worker of `queue` is gone: its slot is free for a fresh one.
+    fn forget_one(&self, queue: &Arc<str>) {
+        let mut state = self.lock();
+        state.live -= 1;
+        state.turns.finish(queue);
+        self.changed.notify_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent across a panic: every change is a single push, pop or count.
+        // The state stays consistent across a panic: no change panics halfway.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -86,6 +120,7 @@ impl Pool {
 /// A worker on loan; it goes back to the pool when the lease drops, unless discarded.
 pub(super) struct Lease<'a> {
     pool: &'a Pool,
+    queue: Arc<str>,
     worker: Option<WorkerProcess>,
 }
 
@@ -99,15 +134,17 @@ impl Lease<'_> {
     /// Kills the worker and frees its slot for a fresh one.
     pub(super) fn discard(mut self) {
         drop(self.worker.take());
-        self.pool.forget_one();
+        self.pool.forget_one(&self.queue);
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
-            self.pool.lock().idle.push_back(worker);
-            self.pool.returned.notify_one();
+            let mut state = self.pool.lock();
+            state.idle.push_back(worker);
+            state.turns.finish(&self.queue);
+            self.pool.changed.notify_all();
         }
     }
 }

@@ -104,9 +104,20 @@ impl WorkerProcess {
         }
     }
 
-    /// Sends one request line and waits for the result for at most the configured timeout.
-    pub(super) fn call(&mut self, request: &[u8]) -> Result<Result<Value, ExprError>, CallError> {
-        match self.exchange(request, self.timeout)? {
+    /// Sends one request line and waits for the result for at most `left`, what remains of
+    /// the configured timeout; running out is a timeout of the whole limit.
+    pub(super) fn call(
+        &mut self,
+        request: &[u8],
+        left: Duration,
+    ) -> Result<Result<Value, ExprError>, CallError> {
+        let reply = match self.exchange(request, left) {
+            Err(CallError::Broken(ExprError::Timeout(_))) => Err(CallError::Broken(
+                ExprError::Timeout(self.timeout.as_millis() as u64),
+            )),
+            other => other,
+        };
+        match reply? {
             Reply::Ok(value) => Ok(Ok(value)),
             Reply::Err(error) => Ok(Err(error)),
             Reply::Ready => Err(CallError::Broken(ExprError::Internal(

@@ -7,9 +7,9 @@ use crate::k8s::api::{Flow, document};
 use crate::k8s::operator::Context;
 use crate::k8s::operator::kube::{blocking, patch_status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
+use kube::{Api, ResourceExt};
 use std::sync::Arc;
 
 pub async fn reconcile(
@@ -19,9 +19,17 @@ pub async fn reconcile(
     // Load: the spec to check, or why the object cannot be read.
     let checked = match &guard.0 {
         Ok(flow) => {
-            // Parsing the expressions in the sandbox blocks while it runs.
+            // Parsing the expressions in the sandbox blocks while it runs; a Flow's checks
+            // wait in a queue of their own, like a run's evaluations.
             let (spec, evaluator) = (flow.spec.clone(), ctx.evaluator.clone());
-            let problems = blocking(move || document::problems(&spec, evaluator.as_ref())).await;
+            let queue = format!(
+                "Flow {}/{}",
+                flow.namespace().unwrap_or_default(),
+                flow.name_any()
+            );
+            let problems =
+                blocking(move || document::problems(&spec, evaluator.for_queue(&queue).as_ref()))
+                    .await;
             Checked::Readable {
                 meta: &flow.metadata,
                 status: flow.status.as_ref(),

@@ -2,6 +2,7 @@
 //! by path, check the flow, what its pods may use and the inputs, and start the engine; or say
 //! why the run cannot start.
 
+use super::job::run_queue;
 use super::library::{self, Library};
 use super::resolver::{self, ClusterResolver};
 use super::saved::Persisted;
@@ -72,9 +73,14 @@ pub async fn begin(
     };
     // Checking, resolving and starting evaluate expressions in the sandbox, which blocks while
     // they run: those parts go to the blocking pool, the API calls between them stay here.
-    let evaluator = ctx.evaluator.clone();
-    let inputs = run.spec.inputs.clone();
-    let checked = blocking(move || check(spec, &origin, &inputs, evaluator.as_ref())).await;
+    let queue = run_queue(&ns, &run.name_any());
+    let (evaluator, inputs, q) = (
+        ctx.evaluator.clone(),
+        run.spec.inputs.clone(),
+        queue.clone(),
+    );
+    let checked =
+        blocking(move || check(spec, &origin, &inputs, evaluator.for_queue(&q).as_ref())).await;
     let Checked {
         flow,
         runtime,
@@ -87,7 +93,7 @@ pub async fn begin(
     if let Some(refused) = not_allowed(runtime.as_ref(), &runtime_at, ctx) {
         return Ok(Err(refused));
     }
-    let (flow, library) = match reachable(flow, &ns, ctx).await? {
+    let (flow, library) = match reachable(flow, &ns, &queue, ctx).await? {
         (flow, Ok(library)) => (flow, library),
         (_, Err(cycle)) => {
             return Ok(Err((
@@ -102,6 +108,7 @@ pub async fn begin(
     let seed = seed(&run.uid().unwrap_or_default());
     blocking(move || {
         let resolver = ClusterResolver { library, secrets };
+        let evaluator = evaluator.for_queue(&queue);
         let env = Env {
             evaluator: evaluator.as_ref(),
             resolver: &resolver,
@@ -185,6 +192,7 @@ fn not_allowed(runtime: Option<&PodSettings>, at: &str, ctx: &Context) -> Option
 async fn reachable(
     flow: OpenFlow,
     ns: &str,
+    queue: &str,
     ctx: &Context,
 ) -> Result<(OpenFlow, Result<Library, library::Cycle>), Error> {
     let (flow_paths, script_paths) = library::references(&flow);
@@ -196,13 +204,13 @@ async fn reachable(
             listed::<Script>(ctx, ns).await?,
         )
     };
-    let (ns, evaluator) = (ns.to_string(), ctx.evaluator.clone());
+    let (ns, queue, evaluator) = (ns.to_string(), queue.to_string(), ctx.evaluator.clone());
     Ok(blocking(move || {
         let library = library::collect(
             &flow,
             &catalog("Flow", &ns, &flows, |f| &f.spec),
             &catalog("Script", &ns, &scripts, |s| &s.spec),
-            evaluator.as_ref(),
+            evaluator.for_queue(&queue).as_ref(),
         );
         (flow, library)
     })

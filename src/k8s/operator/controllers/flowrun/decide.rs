@@ -67,13 +67,13 @@ pub async fn advance(
         // The resolver holds the run's library while the engine runs, then gives it back.
         let library = std::mem::take(&mut persisted.library);
         let resolver = ClusterResolver { library, secrets };
-        let evaluator = ctx.evaluator.as_ref();
+        let evaluator = ctx.evaluator.for_queue(&run.queue());
         let built = drive(
             &mut persisted,
             (events, started),
             &run,
             &ctx.config.pods,
-            evaluator,
+            evaluator.as_ref(),
             &resolver,
             now,
         );

@@ -82,6 +82,19 @@ pub struct RunIdentity {
     pub uid: String,
 }
 
+impl RunIdentity {
+    /// The run's queue in the expression sandbox ([`crate::expr::Evaluator::for_queue`]).
+    pub fn queue(&self) -> String {
+        run_queue(&self.namespace, &self.name)
+    }
+}
+
+/// The sandbox queue of the FlowRun `namespace/name`: a run's expressions wait in turn with
+/// other runs', so one run's hostile expressions cannot starve the others.
+pub fn run_queue(namespace: &str, name: &str) -> String {
+    format!("FlowRun {namespace}/{name}")
+}
+
 /// One attempt to build objects for.
 pub struct AttemptPlan<'a> {
     pub run: &'a RunIdentity,
