@@ -155,10 +155,7 @@ fn sweep(step: i32) {
     // SAFETY: killpg and kill only send signals; a group or process that is gone yields ESRCH.
     unsafe { libc::killpg(step, libc::SIGKILL) };
     loop {
-        for child in children() {
-            // SAFETY: as above; an unreaped child's pid cannot have been reused.
-            unsafe { libc::kill(child, libc::SIGKILL) };
-        }
+        // Reaping first: a step that left nothing behind (the usual case) costs no scan of /proc.
         loop {
             // SAFETY: waitpid with a null status pointer only reaps.
             match unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } {
@@ -168,6 +165,10 @@ fn sweep(step: i32) {
                 // ECHILD: no child left, so no descendant either.
                 _ => return,
             }
+        }
+        for child in children() {
+            // SAFETY: as above; an unreaped child's pid cannot have been reused.
+            unsafe { libc::kill(child, libc::SIGKILL) };
         }
         std::thread::sleep(SWEEP_PAUSE);
     }
