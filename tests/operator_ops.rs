@@ -9,6 +9,7 @@ mod support {
     pub mod helm;
     pub mod manifests;
     pub mod operator;
+    pub mod replica;
 }
 
 use anyhow::{Context, Result};
@@ -25,6 +26,7 @@ use std::time::Duration;
 use support::cluster::wait::{TIMEOUT, wait_until};
 use support::flows::step;
 use support::operator::{self as harness, Controllers, Harness, sandbox};
+use support::replica;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(ns: &str, metrics: &Arc<Metrics>, ready: &Readiness) -> Config {
@@ -127,13 +129,13 @@ async fn metrics_count_the_reconciles_and_the_succeeded_run_and_the_probes_answe
         Some(1.0),
         "{text}"
     );
-    assert_eq!(sample(&text, "millrace_leader"), Some(1.0));
+    // Without leader election there is nothing to lead: no leader gauge, election reported off.
+    assert_eq!(sample(&text, "millrace_leader"), None, "{text}");
+    assert_eq!(sample(&text, "millrace_leader_election_enabled"), Some(0.0));
     assert_eq!(get(addr, "/healthz").await?.0, 200);
     assert_eq!(get(addr, "/readyz").await?.0, 200);
 
     controllers.stop().await?;
-    let (_, text) = get(addr, "/metrics").await?;
-    assert_eq!(sample(&text, "millrace_leader"), Some(0.0), "{text}");
     server.abort();
     Ok(())
 }
@@ -281,6 +283,73 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over_a_run_when_it_dies(
     // Each step ran once: the new leader did not start the running step again.
     let executions = t.executions();
     assert_eq!(executions.len(), 2, "{executions:?}");
+    assert!(executions.values().all(|n| *n == 1), "{executions:?}");
+    Ok(())
+}
+
+/// Two replicas of the real command: the leader's processes are killed mid-run (SIGKILL, nothing
+/// released), the standby takes the lease over and finishes the run, and no step runs twice.
+#[tokio::test]
+async fn two_replica_processes_hand_a_run_over_when_the_leader_is_killed() -> Result<()> {
+    let Some(t) = Harness::without_controllers("ops-replicas").await? else {
+        return Ok(());
+    };
+    let (client, ns) = (&t.client, &t.ns);
+    let mut replicas = [
+        replica::Replica::start(t.cp, ns, "controller-a", 4, 2)?,
+        replica::Replica::start(t.cp, ns, "controller-b", 4, 2)?,
+    ];
+    let leader = wait_until("a replica holds the lease", TIMEOUT, || async {
+        replica::holder(client, ns).await
+    })
+    .await?;
+    let (leading, standby) = if leader == replicas[0].identity {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let gauges = wait_until(
+        "both replicas serve their leader gauge",
+        TIMEOUT,
+        || async {
+            let leader = replicas[leading].leader_gauge().await.ok().flatten();
+            let standby = replicas[standby].leader_gauge().await.ok().flatten();
+            Ok(leader.zip(standby).filter(|(leader, _)| *leader == 1.0))
+        },
+    )
+    .await;
+    let gauges = gauges.with_context(|| replicas[leading].log())?;
+    assert_eq!(gauges, (1.0, 0.0), "1 on the leader, 0 on the standby");
+
+    let steps = 5;
+    let modules: Vec<Value> = (1..=steps)
+        .map(|n| {
+            bash(
+                &format!("s{n}"),
+                &format!("sleep 1\necho '{{\"n\": {n}}}' > result.json"),
+            )
+        })
+        .collect();
+    flow_and_run(&t, "relay", json!(modules)).await?;
+    wait_until("the leader has started two steps", TIMEOUT, || async {
+        Ok((t.jobs("relay-1").await?.len() >= 2).then_some(()))
+    })
+    .await?;
+    replicas[leading].kill()?;
+
+    wait_for_holder(client, ns, &replicas[standby].identity).await?;
+    let run = t.run_ended("relay-1").await?;
+    let status = run.status.context("status")?;
+    let log = replicas[standby].log();
+    assert_eq!(
+        status.phase,
+        Some(RunPhase::Succeeded),
+        "{status:#?}\n{log}"
+    );
+    assert_eq!(status.result, Some(json!({"n": steps})));
+    assert_eq!(replicas[standby].leader_gauge().await?, Some(1.0));
+    let executions = t.executions();
+    assert_eq!(executions.len(), steps, "{executions:?}");
     assert!(executions.values().all(|n| *n == 1), "{executions:?}");
     Ok(())
 }

@@ -110,6 +110,7 @@ mod tests {
     #[test]
     fn metrics_are_served_in_the_text_format() {
         let metrics = Metrics::default();
+        metrics.use_leader_election();
         metrics.set_leader(true);
         let response = respond(&Method::GET, "/metrics", &metrics, &Readiness::default());
         assert_eq!(response.status(), StatusCode::OK);

@@ -1,7 +1,8 @@
 //! Leader election over a coordination.k8s.io Lease: of the replicas sharing a lease, only the
 //! holder runs the controllers; the others wait as standbys.
 //!
-//! A leader that loses the lease stops its controllers and [`run`] returns
+//! A leader that loses the lease, or whose renewals stop reaching the API server for longer
+//! than it may act on its last one (see [`deadline`]), drops its controllers and [`run`] returns
 //! [`Ended::LeaseLost`]; the command then exits with an error so that Kubernetes restarts the
 //! pod, which comes back as a standby with fresh caches. Going back to standby in-process would
 //! have to reset every controller's cache and queue by hand; a restart does that for free and is
@@ -11,13 +12,14 @@
 //! wasted work: a run's state is replaced only at the version that was read, and Jobs are
 //! created under deterministic names.
 
+mod deadline;
+
 use crate::expr::Evaluator;
 use crate::k8s::operator::{self, Config};
 use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Which lease, who we are, and how long a holder's claim lasts.
 #[derive(Debug, Clone)]
@@ -101,14 +103,19 @@ pub async fn run(
         .build()
         .await
         .map_err(failed)?;
+    let acting_for = deadline::acting_for(&lease);
+    let mut renewals = deadline::renewals(client.clone(), &lease);
     let (mut leading, task) = manager.watch().await;
+    let metrics = config.metrics.clone();
+    metrics.use_leader_election();
     config.ready.set(true);
     let mut shutdown = Box::pin(shutdown);
     tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting for the lease");
-    loop {
-        if *leading.borrow_and_update() {
-            break;
-        }
+    // Leading takes both the manager's word and a renewal of ours seen in the Lease: the
+    // manager also says so for a lease it merely finds in our name, renewed long ago.
+    while !(*leading.borrow_and_update()
+        && deadline::fresh(*renewals.borrow_and_update(), acting_for))
+    {
         tokio::select! {
             _ = &mut shutdown => {
                 drop(leading);
@@ -117,26 +124,40 @@ pub async fn run(
             changed = leading.changed() => if changed.is_err() {
                 // The lease task ended on its own: report why.
                 return finish(task, Ended::LeaseLost).await.map_err(failed);
+            },
+            changed = renewals.changed() => if changed.is_err() {
+                return finish(task, Ended::LeaseLost).await.map_err(failed);
             }
         }
     }
     tracing::info!(lease = %lease.name, identity = %lease.identity, "leading: controllers start");
-    let (ended_tx, ended_rx) = oneshot::channel();
-    let stop = async move {
-        let ended = tokio::select! {
-            _ = shutdown => Ended::Shutdown,
+    let lost = async {
+        tokio::select! {
             // An error means the lease task is gone, and with it any claim to lead.
-            _ = leading.wait_for(|leading| !*leading) => Ended::LeaseLost,
-        };
-        if ended == Ended::LeaseLost {
-            tracing::warn!("the lease was lost: controllers stop");
+            _ = leading.wait_for(|leading| !*leading) => {
+                tracing::warn!("another replica holds the lease: controllers stop");
+            }
+            () = deadline::passed(&mut renewals, acting_for) => tracing::warn!(
+                "no renewal of the lease reached the API server for {acting_for:?}: controllers \
+                 stop before another replica can take the lease"
+            ),
         }
-        // Dropping the receiver makes the lease task release the lease and end.
-        let _ = ended_tx.send(ended);
     };
-    operator::run_controllers(client, config, evaluator, stop).await;
-    let ended = ended_rx.await.unwrap_or(Ended::LeaseLost);
-    finish(task, ended).await.map_err(failed)
+    let lost = tokio::select! {
+        () = operator::run_controllers(client, config, evaluator, shutdown) => false,
+        () = lost => true,
+    };
+    if lost {
+        // The controllers are dropped, not stopped: a stop waits for the reconciles in flight,
+        // and one waiting on an unreachable API server would write once it is back, after
+        // another replica took over. Nor is the lease released: it is not ours any more.
+        metrics.set_leader(false);
+        task.abort();
+        return Ok(Ended::LeaseLost);
+    }
+    // Dropping the receiver makes the lease task release the lease and end.
+    drop(leading);
+    finish(task, Ended::Shutdown).await.map_err(failed)
 }
 
 /// The lease's duration and renewal margin in whole seconds (what the Lease object holds), the

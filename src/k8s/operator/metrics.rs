@@ -43,6 +43,9 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+/// `millrace_leader` has no labels; a family of it is absent until leader election is in use.
+type NoLabels = [(&'static str, &'static str); 0];
+
 /// Every phase a run can be in, so that a phase with no runs shows 0 rather than vanishing.
 const PHASES: [RunPhase; 6] = [
     RunPhase::Pending,
@@ -67,7 +70,9 @@ pub struct Metrics {
     runs: Family<PhaseLabels, Gauge>,
     steps: Family<OutcomeLabels, Counter>,
     step_seconds: Family<OutcomeLabels, Histogram>,
-    leader: Gauge,
+    /// Present only with leader election: without it there is nothing to lead.
+    leader: Family<NoLabels, Gauge>,
+    leader_election: Gauge,
     /// The FlowRuns the controller sees (its cache), counted by phase at each scrape: exact
     /// after a restart, unlike a counter of transitions.
     run_source: Mutex<Option<RunSource>>,
@@ -94,7 +99,8 @@ impl Default for Metrics {
         let step_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.1, 3.0, 12))
         });
-        let leader = Gauge::default();
+        let leader = Family::<NoLabels, Gauge>::default();
+        let leader_election = Gauge::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -119,8 +125,14 @@ impl Default for Metrics {
         );
         registry.register(
             "leader",
-            "1 while this replica runs the controllers (holds the lease, or runs without election)",
+            "1 while this replica holds the lease and runs the controllers, 0 while it stands by \
+             (only with leader election)",
             leader.clone(),
+        );
+        registry.register(
+            "leader_election_enabled",
+            "1 if replicas elect a leader over a Lease, 0 if this one runs the controllers alone",
+            leader_election.clone(),
         );
         Metrics {
             registry,
@@ -131,6 +143,7 @@ impl Default for Metrics {
             steps,
             step_seconds,
             leader,
+            leader_election,
             run_source: Mutex::new(None),
         }
     }
@@ -167,8 +180,17 @@ impl Metrics {
         }
     }
 
+    /// From now on `millrace_leader` says whether this replica leads (0 until it does).
+    pub fn use_leader_election(&self) {
+        self.leader_election.set(1);
+        self.leader.get_or_create(&[]).set(0);
+    }
+
+    /// Whether the controllers run; shown only with leader election.
     pub fn set_leader(&self, leader: bool) {
-        self.leader.set(i64::from(leader));
+        if self.leader_election.get() == 1 {
+            self.leader.get_or_create(&[]).set(i64::from(leader));
+        }
     }
 
     /// Runs are counted from `source` at each scrape; `None` stops counting them.
@@ -225,6 +247,7 @@ mod tests {
         metrics.reconciled(ControllerKind::flow, Duration::from_millis(3), Some("kube"));
         metrics.attempt_finished(true, Some(Duration::from_secs(2)));
         metrics.attempt_finished(false, None);
+        metrics.use_leader_election();
         metrics.set_leader(true);
         metrics.count_runs_from(Some(Box::new(|| vec![Some(RunPhase::Failed)])));
         let text = metrics.render();
@@ -238,10 +261,27 @@ mod tests {
             "millrace_step_attempts_total{outcome=\"failed\"} 1",
             "millrace_step_attempt_duration_seconds_count{outcome=\"succeeded\"} 1",
             "millrace_leader 1",
+            "millrace_leader_election_enabled 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
         metrics.count_runs_from(None);
         assert!(!metrics.render().contains("millrace_flowruns{"));
+    }
+
+    #[test]
+    fn without_leader_election_there_is_no_leader_gauge_and_election_is_reported_off() {
+        let metrics = Metrics::default();
+        metrics.set_leader(true);
+        let text = metrics.render();
+        assert!(!text.contains("millrace_leader "), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l == "millrace_leader_election_enabled 0"),
+            "{text}"
+        );
+        metrics.use_leader_election();
+        let text = metrics.render();
+        assert!(text.lines().any(|l| l == "millrace_leader 0"), "{text}");
     }
 }
