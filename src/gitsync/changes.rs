@@ -46,13 +46,6 @@ pub struct Changes {
     pub conflicts: Vec<FileError>,
 }
 
-impl Changes {
-    /// True when the sync writes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.update.is_empty() && self.prune.is_empty()
-    }
-}
-
 /// The manifest a GitSource applies for `object`: the revision's, labelled with the source and
 /// annotated with its file.
 pub fn desired(object: &SyncObject, source: &str) -> Value {
@@ -214,7 +207,10 @@ mod tests {
         let live: Vec<Live> = objects.iter().map(|o| applied(o, "repo")).collect();
         let inventory = [entry(Kind::Flow, "a"), entry(Kind::Schedule, "s")];
         let changes = changes(&objects, &live, &inventory, "repo");
-        assert!(changes.is_empty(), "{changes:?}");
+        assert!(
+            changes.create.is_empty() && changes.update.is_empty() && changes.prune.is_empty(),
+            "{changes:?}"
+        );
         assert_eq!(changes.unchanged, [0, 1]);
     }
 

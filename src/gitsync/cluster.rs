@@ -10,6 +10,7 @@ use super::{ClusterFlows, Plan, Source, TreeError};
 use crate::expr::Evaluator;
 use crate::k8s::api::gitsource::{self, GitSource, InventoryEntry, field_manager};
 use crate::k8s::api::{Flow, Schedule, Script};
+use crate::k8s::operator::kube::blocking;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
@@ -125,12 +126,6 @@ async fn credentials(
         .map(|(key, value)| (key, value.0))
         .collect();
     Credentials::from_secret_data(&data).map_err(|e| failed(e.to_string()))
-}
-
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 fn resource(kind: Kind) -> ApiResource {

@@ -99,6 +99,20 @@ fn is(revision: &Option<String>, commit: &str) -> bool {
     revision.as_deref().and_then(revision_commit) == Some(commit)
 }
 
+/// Waits until the status of GitSource `name` passes `check`, and returns what it gave.
+async fn status_until<T>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(GitSourceStatus) -> Option<T>,
+) -> Result<T> {
+    wait_until(&format!("GitSource {name} {what}"), TIMEOUT, || async {
+        Ok(check(status(client, ns, name).await?))
+    })
+    .await
+}
+
 /// Waits until GitSource `name` has applied `commit`.
 pub async fn applied(
     client: &Client,
@@ -106,14 +120,9 @@ pub async fn applied(
     name: &str,
     commit: &str,
 ) -> Result<GitSourceStatus> {
-    wait_until(
-        &format!("GitSource {name} applies {commit}"),
-        TIMEOUT,
-        || async {
-            let status = status(client, ns, name).await?;
-            Ok(is(&status.last_applied_revision, commit).then_some(status))
-        },
-    )
+    status_until(client, ns, name, &format!("applies {commit}"), |status| {
+        is(&status.last_applied_revision, commit).then_some(status)
+    })
     .await
 }
 
@@ -124,16 +133,11 @@ pub async fn refused(
     name: &str,
     commit: &str,
 ) -> Result<GitSourceStatus> {
-    wait_until(
-        &format!("GitSource {name} refuses {commit}"),
-        TIMEOUT,
-        || async {
-            let status = status(client, ns, name).await?;
-            let tried = is(&status.last_attempted_revision, commit);
-            let applied = is(&status.last_applied_revision, commit);
-            Ok((tried && !applied).then_some(status))
-        },
-    )
+    status_until(client, ns, name, &format!("refuses {commit}"), |status| {
+        let tried = is(&status.last_attempted_revision, commit);
+        let applied = is(&status.last_applied_revision, commit);
+        (tried && !applied).then_some(status)
+    })
     .await
 }
 
@@ -144,14 +148,9 @@ pub async fn ready_reason(
     name: &str,
     reason: &str,
 ) -> Result<Condition> {
-    wait_until(
-        &format!("GitSource {name} is {reason}"),
-        TIMEOUT,
-        || async {
-            let status = status(client, ns, name).await?;
-            Ok(condition(&status, "Ready").filter(|c| c.reason == reason))
-        },
-    )
+    status_until(client, ns, name, &format!("is {reason}"), |status| {
+        condition(&status, "Ready").filter(|c| c.reason == reason)
+    })
     .await
 }
 

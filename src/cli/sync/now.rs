@@ -40,29 +40,25 @@ pub fn now(args: NowArgs) -> Result<ExitCode, Invalid> {
             await_condition(sources, &args.name, answered),
         )
         .await;
-        let source = match waited {
-            Ok(Ok(Some(source))) => source,
-            Ok(Ok(None)) => {
-                return Err(
-                    anyhow::anyhow!("GitSource {} was deleted while waiting", args.name).into(),
-                );
-            }
-            Ok(Err(error)) => {
-                return Err(
-                    anyhow::anyhow!("cannot watch GitSource {}: {error}", args.name).into(),
-                );
-            }
-            Err(_) => {
-                return Err(anyhow::anyhow!(
-                    "GitSource {} was not synced within {}s: is the operator running, and is the GitSource suspended? (`kubectl describe gitsource {} -n {}`)",
-                    args.name,
-                    args.timeout,
-                    args.name,
-                    cluster.namespace
-                )
-                .into());
-            }
+        let source: anyhow::Result<GitSource> = match waited {
+            Ok(Ok(Some(source))) => Ok(source),
+            Ok(Ok(None)) => Err(anyhow::anyhow!(
+                "GitSource {} was deleted while waiting",
+                args.name
+            )),
+            Ok(Err(error)) => Err(anyhow::anyhow!(
+                "cannot watch GitSource {}: {error}",
+                args.name
+            )),
+            Err(_) => Err(anyhow::anyhow!(
+                "GitSource {} was not synced within {}s: is the operator running, and is the GitSource suspended? (`kubectl describe gitsource {} -n {}`)",
+                args.name,
+                args.timeout,
+                args.name,
+                cluster.namespace
+            )),
         };
+        let source = source?;
         let ready = source
             .status
             .iter()

@@ -47,15 +47,15 @@ impl Outcome {
 /// What the conditions say: the `Ready` one, and whether the failure is retried (`Reconciling`)
 /// or waits for a fix (`Stalled`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub ready: bool,
-    pub reason: &'static str,
-    pub message: String,
-    pub retrying: bool,
-    pub stalled: bool,
+struct Verdict {
+    ready: bool,
+    reason: &'static str,
+    message: String,
+    retrying: bool,
+    stalled: bool,
 }
 
-pub fn verdict(outcome: &Outcome, applied: Option<&str>) -> Verdict {
+fn verdict(outcome: &Outcome, applied: Option<&str>) -> Verdict {
     let kept = match applied {
         Some(applied) => format!("{applied} stays applied"),
         None => "nothing was applied yet".to_string(),

@@ -62,10 +62,7 @@ pub async fn reconcile(
     };
     let uid = source.uid().unwrap_or_default();
     let generation = source.metadata.generation;
-    let requested = source
-        .annotations()
-        .get(REQUESTED_AT_ANNOTATION)
-        .map(String::as_str);
+    let requested = requested_at(source);
     if let Some(left) = pace.wait(&uid, generation, requested, Instant::now()) {
         return Ok(Requeue::requeue(left));
     }
@@ -134,10 +131,7 @@ async fn write(
     fetched: Option<&str>,
 ) -> Result<(), Error> {
     let previous = source.status.clone().unwrap_or_default();
-    let requested = source
-        .annotations()
-        .get(REQUESTED_AT_ANNOTATION)
-        .map(String::as_str);
+    let requested = requested_at(source);
     let status = decide::status(
         &previous,
         &source.metadata,
@@ -170,6 +164,14 @@ async fn write(
         publish(&ctx.recorder, source, None, type_, &reason, message).await;
     }
     Ok(())
+}
+
+/// The `millrace.dev/reconcile-requested-at` value a sync now answers.
+fn requested_at(source: &GitSource) -> Option<&str> {
+    source
+        .annotations()
+        .get(REQUESTED_AT_ANNOTATION)
+        .map(String::as_str)
 }
 
 fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
